@@ -1,0 +1,79 @@
+/*
+ * Internal declarations shared by the kernel files. Not installed.
+ * Licensed under the Apache License, Version 2.0.
+ */
+#ifndef SEALIO_INTERNAL_H
+#define SEALIO_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sealio.h"
+
+#define SEALIO_MAX_ROUNDS 14
+#define SEALIO_GHASH_POWERS 16 /* H^1..H^16 for aggregated reduction */
+
+/* Expanded AES key: rounds+1 round keys of 16 bytes, 16-byte aligned. */
+typedef struct aes_schedule {
+    _Alignas(64) uint8_t rk[SEALIO_MAX_ROUNDS + 1][16];
+    unsigned rounds; /* 10, 12 or 14 */
+} aes_schedule;
+
+struct sealio_gcm {
+    aes_schedule enc;
+    /*
+     * Powers of the hash key in the POLYVAL (byte-reflected, Montgomery)
+     * domain: htab[i] represents H^(i+1). See gcm_common.c for the math.
+     */
+    _Alignas(64) uint8_t htab[SEALIO_GHASH_POWERS][16];
+    int kernel;
+};
+
+struct sealio_cbc {
+    aes_schedule enc;
+    aes_schedule dec; /* AESIMC-transformed, reversed order for AESDEC */
+    int kernel;
+};
+
+/* 1 on success, 0 on a bad key length. Needs AES-NI (checked by callers). */
+int sealio_aes_expand_enc(aes_schedule *s, const uint8_t *key, size_t len);
+void sealio_aes_expand_dec(aes_schedule *dec, const aes_schedule *enc);
+/* Encrypt one block with AES-NI. */
+void sealio_aes_encrypt_block(const aes_schedule *s, const uint8_t in[16],
+                              uint8_t out[16]);
+
+/* Resolve SEALIO_KERNEL_AUTO and check availability: kernel id or <0. */
+int sealio_kernel_resolve(int kernel);
+
+/* Constant-time equality of two byte strings: 1 if equal. */
+int sealio_ct_equal(const uint8_t *a, const uint8_t *b, size_t len);
+
+/* Aligned allocation for contexts; freed with sealio_free_wiped. */
+void *sealio_alloc_aligned(size_t size);
+void sealio_free_wiped(void *p, size_t size);
+
+/*
+ * GCM kernels. `j0` is the pre-counter block (nonce || BE32(1)). They
+ * process the whole message: ctr blocks from inc32(j0), GHASH over
+ * aad || data || lengths, and write the unmasked tag (S xor E(J0)).
+ * For decryption `in` is ciphertext and GHASH runs over it.
+ */
+typedef void gcm_kernel_fn(const struct sealio_gcm *ctx, const uint8_t j0[16],
+                           const uint8_t *aad, size_t aad_len,
+                           const uint8_t *in, size_t len, uint8_t *out,
+                           uint8_t tag[16], int decrypt);
+gcm_kernel_fn sealio_gcm_crypt_aesni;
+gcm_kernel_fn sealio_gcm_crypt_vaes;
+
+/* Compute htab from the hash key (runs on AES-NI + PCLMULQDQ). */
+void sealio_gcm_init_htab(struct sealio_gcm *ctx);
+
+/* CBC kernels (AES-NI). len is a multiple of 16. */
+void sealio_cbc_enc_aesni(const aes_schedule *s, const uint8_t iv[16],
+                          const uint8_t *in, size_t len, uint8_t *out);
+void sealio_cbc_dec_aesni(const aes_schedule *dec, const uint8_t iv[16],
+                          const uint8_t *in, size_t len, uint8_t *out);
+void sealio_cbc_dec_vaes(const aes_schedule *dec, const uint8_t iv[16],
+                         const uint8_t *in, size_t len, uint8_t *out);
+
+#endif

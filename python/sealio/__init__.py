@@ -1,0 +1,32 @@
+"""sealio: encrypted columnar I/O for the Python data stack.
+
+Layers import one way: ``_native`` (C core) → ``primitives`` → format →
+streams → integrations → CLI.
+"""
+
+from __future__ import annotations
+
+from sealio.errors import (
+    FormatError,
+    IntegrityError,
+    KernelUnavailableError,
+    KeyNotFoundError,
+    KmsError,
+    NotSealedError,
+    SealioError,
+    UnsupportedFormatError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FormatError",
+    "IntegrityError",
+    "KernelUnavailableError",
+    "KeyNotFoundError",
+    "KmsError",
+    "NotSealedError",
+    "SealioError",
+    "UnsupportedFormatError",
+    "__version__",
+]

@@ -1,0 +1,108 @@
+"""The ``cryptography`` (OpenSSL) implementation behind the same interface
+as the C core: used where AES-NI is absent or ``SEALIO_KERNEL=fallback``."""
+
+from __future__ import annotations
+
+import struct
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import padding as sym_padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from sealio.errors import IntegrityError
+
+TAG = 16
+
+
+def stream_nonce(prefix: memoryview, index: int, last: bool) -> bytes:
+    """STREAM nonce: prefix(7) || BE32(index) || last flag (1 byte)."""
+    return bytes(prefix) + struct.pack(">IB", index, 1 if last else 0)
+
+
+def segment_count(plain_len: int, segment_size: int) -> int:
+    return max(1, -(-plain_len // segment_size))
+
+
+class FallbackGcm:
+    __slots__ = ("_aead", "kernel")
+
+    def __init__(self, key: memoryview, kernel: str = "fallback") -> None:
+        self._aead = AESGCM(bytes(key))
+        self.kernel = kernel
+
+    def encrypt(self, nonce: memoryview, aad: memoryview, src: memoryview, out: memoryview) -> None:
+        n = src.nbytes + TAG
+        out[:n] = self._aead.encrypt(bytes(nonce), src, bytes(aad))
+
+    def decrypt(self, nonce: memoryview, aad: memoryview, src: memoryview, out: memoryview) -> None:
+        try:
+            pt = self._aead.decrypt(bytes(nonce), src, bytes(aad))
+        except InvalidTag:
+            raise IntegrityError("AES-GCM authentication failed") from None
+        out[: len(pt)] = pt
+
+    def _nonces(self, count: int, prefix, nonces, first_index: int, final: bool):
+        for i in range(count):
+            if nonces is not None:
+                yield bytes(nonces[12 * i : 12 * i + 12])
+            else:
+                yield stream_nonce(prefix, first_index + i, final and i == count - 1)
+
+    def seal_segments(self, src: memoryview, out: memoryview, segment_size: int, *,
+                      prefix, nonces, first_index: int, final: bool, aad: memoryview,
+                      threads: int) -> int:
+        count = segment_count(src.nbytes, segment_size)
+        pos = 0
+        for i, nonce in enumerate(self._nonces(count, prefix, nonces, first_index, final)):
+            chunk = src[i * segment_size : (i + 1) * segment_size]
+            sealed = self._aead.encrypt(nonce, chunk, bytes(aad))
+            out[pos : pos + len(sealed)] = sealed
+            pos += len(sealed)
+        return pos
+
+    def open_segments(self, src: memoryview, out: memoryview, segment_size: int, *,
+                      prefix, nonces, first_index: int, final: bool, aad: memoryview,
+                      threads: int) -> int:
+        sealed = segment_size + TAG
+        count = max(1, -(-src.nbytes // sealed))
+        pos = 0
+        for i, nonce in enumerate(self._nonces(count, prefix, nonces, first_index, final)):
+            try:
+                pt = self._aead.decrypt(nonce, src[i * sealed : (i + 1) * sealed], bytes(aad))
+            except InvalidTag:
+                out[:pos] = bytes(pos)
+                raise IntegrityError(f"segment {first_index + i} failed authentication") from None
+            out[pos : pos + len(pt)] = pt
+            pos += len(pt)
+        return pos
+
+
+class FallbackCbc:
+    __slots__ = ("_key", "kernel")
+
+    def __init__(self, key: memoryview, kernel: str = "fallback") -> None:
+        self._key = algorithms.AES(bytes(key))
+        self.kernel = kernel
+
+    def encrypt(self, iv: memoryview, src: memoryview, out: memoryview, padding: bool) -> int:
+        data = bytes(src)
+        if padding:
+            padder = sym_padding.PKCS7(128).padder()
+            data = padder.update(data) + padder.finalize()
+        enc = Cipher(self._key, modes.CBC(bytes(iv))).encryptor()
+        ct = enc.update(data) + enc.finalize()
+        out[: len(ct)] = ct
+        return len(ct)
+
+    def decrypt(self, iv: memoryview, src: memoryview, out: memoryview, padding: bool) -> int:
+        dec = Cipher(self._key, modes.CBC(bytes(iv))).decryptor()
+        pt = dec.update(bytes(src)) + dec.finalize()
+        if padding:
+            unpadder = sym_padding.PKCS7(128).unpadder()
+            try:
+                pt = unpadder.update(pt) + unpadder.finalize()
+            except ValueError:
+                raise IntegrityError("AES-CBC padding is invalid") from None
+        out[: len(pt)] = pt
+        return len(pt)

@@ -1,0 +1,58 @@
+"""The one exception hierarchy of sealio.
+
+Messages never carry key material or plaintext. Every failure that means
+"this data cannot be trusted" is an :class:`IntegrityError`, with one
+message per kind so callers learn nothing that helps an attacker.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SealioError",
+    "IntegrityError",
+    "FormatError",
+    "NotSealedError",
+    "UnsupportedFormatError",
+    "KeyNotFoundError",
+    "KmsError",
+    "KernelUnavailableError",
+]
+
+
+class SealioError(Exception):
+    """Root of every error sealio raises on purpose."""
+
+
+class IntegrityError(SealioError):
+    """Authentication failed: wrong key, wrong AAD, tampered, truncated or
+    reordered data, or bad CBC padding. No plaintext of the failing unit is
+    returned."""
+
+
+class FormatError(SealioError):
+    """The bytes are not a well-formed sealed file (malformed header)."""
+
+
+class NotSealedError(FormatError):
+    """The file does not start with the sealed-file magic: plaintext or
+    another format. It is never passed through."""
+
+
+class UnsupportedFormatError(FormatError):
+    """A sealed file of a version or cipher suite this build does not know."""
+
+
+class KeyNotFoundError(SealioError, KeyError):
+    """A named master key (or version) is not in the keyring or KMS."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class KmsError(SealioError):
+    """A KMS could not be reached or refused the request."""
+
+
+class KernelUnavailableError(SealioError, RuntimeError):
+    """A forced kernel (``SEALIO_KERNEL``) needs CPU features this machine
+    lacks, or the native extension is not built."""

@@ -1,0 +1,329 @@
+"""AES-GCM and AES-CBC primitives on the C core (hazmat layer).
+
+Everything here is a thin, checked door into ``csrc/``: keys of 16, 24 or
+32 bytes, 12-byte GCM nonces, 16-byte CBC IVs; a wrong type raises
+``TypeError``, a wrong length ``ValueError``, a failed check
+:class:`sealio.IntegrityError` and never returns plaintext. Inputs are any
+bytes-like object; ``*_into`` functions write into any writable buffer
+(bytearray, memoryview, numpy) and return the number of bytes written.
+
+The kernel is chosen once per process (see :func:`cpu_features`); set
+``SEALIO_KERNEL=vaes|aesni|fallback`` to force one. GCM nonces must never
+repeat under one key: prefer the sealed format (``sealio.open``), which
+derives a fresh key per file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from sealio import _buffers, _kernel
+from sealio._fallback_backend import FallbackCbc, FallbackGcm, segment_count
+from sealio.errors import IntegrityError
+
+__all__ = [
+    "AesCbc",
+    "AesGcm",
+    "GCM_MAX_BYTES",
+    "GCM_NONCE_SIZE",
+    "GCM_TAG_SIZE",
+    "STREAM_PREFIX_SIZE",
+    "aes_cbc_decrypt",
+    "aes_cbc_decrypt_into",
+    "aes_cbc_encrypt",
+    "aes_cbc_encrypt_into",
+    "aes_cbc_encrypt_many",
+    "aes_gcm_decrypt",
+    "aes_gcm_decrypt_into",
+    "aes_gcm_encrypt",
+    "aes_gcm_encrypt_into",
+    "cpu_features",
+    "sealed_segments_size",
+]
+
+GCM_NONCE_SIZE = 12
+GCM_TAG_SIZE = 16
+CBC_IV_SIZE = 16
+BLOCK = 16
+STREAM_PREFIX_SIZE = 7
+GCM_MAX_BYTES = (1 << 36) - 32  # 2^32 - 2 blocks with a 96-bit nonce
+
+
+def cpu_features() -> dict[str, Any]:
+    """Detected CPU features, available kernels and the active one."""
+    return _kernel.cpu_features()
+
+
+class _Gcm(Protocol):
+    kernel: str
+
+    def encrypt(self, nonce: memoryview, aad: memoryview, src: memoryview, out: memoryview) -> None: ...
+    def decrypt(self, nonce: memoryview, aad: memoryview, src: memoryview, out: memoryview) -> None: ...
+    def seal_segments(self, src: memoryview, out: memoryview, segment_size: int, **kw: Any) -> int: ...
+    def open_segments(self, src: memoryview, out: memoryview, segment_size: int, **kw: Any) -> int: ...
+
+
+def _gcm_impl(key: memoryview, kernel: str | None) -> _Gcm:
+    name = _kernel.resolve(kernel)
+    if name == "fallback":
+        return FallbackGcm(key)
+    from sealio._native_backend import NativeGcm
+
+    return NativeGcm(key, name)
+
+
+def _cbc_impl(key: memoryview, kernel: str | None) -> Any:
+    name = _kernel.resolve(kernel)
+    if name == "fallback":
+        return FallbackCbc(key)
+    from sealio._native_backend import NativeCbc
+
+    return NativeCbc(key, name)
+
+
+def sealed_segments_size(plain_len: int, segment_size: int) -> int:
+    """Bytes that ``plain_len`` bytes take as sealed segments (tags included)."""
+    return plain_len + GCM_TAG_SIZE * segment_count(plain_len, segment_size)
+
+
+def _check_segment_size(segment_size: int) -> None:
+    if not isinstance(segment_size, int) or isinstance(segment_size, bool):
+        raise TypeError("segment_size must be an int")
+    if not 0 < segment_size <= GCM_MAX_BYTES:
+        raise ValueError(f"segment_size must be in 1..{GCM_MAX_BYTES}, got {segment_size}")
+
+
+def _check_index(first_index: int, count: int) -> None:
+    if not 0 <= first_index or first_index + count > 1 << 32:
+        raise ValueError("segment indexes must fit in 32 bits")
+
+
+class AesGcm:
+    """A reusable AES-GCM key: the schedule and GHASH table are built once.
+
+    Safe to share between threads; every call releases the GIL on the
+    native kernels. ``kernel`` forces ``vaes``, ``aesni`` or ``fallback``.
+    """
+
+    __slots__ = ("_impl",)
+
+    def __init__(self, key: Any, *, kernel: str | None = None) -> None:
+        self._impl = _gcm_impl(_buffers.key(key), kernel)
+
+    def __repr__(self) -> str:
+        return f"AesGcm(kernel={self._impl.kernel!r})"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("AesGcm holds key material and cannot be pickled")
+
+    @property
+    def kernel(self) -> str:
+        return self._impl.kernel
+
+    def encrypt(self, nonce: Any, plaintext: Any, aad: Any = b"") -> bytes:
+        src = _buffers.readable("plaintext", plaintext)
+        out = bytearray(src.nbytes + GCM_TAG_SIZE)
+        self.encrypt_into(nonce, src, out, aad)
+        return bytes(out)
+
+    def decrypt(self, nonce: Any, data: Any, aad: Any = b"") -> bytes:
+        src = _buffers.readable("data", data)
+        out = bytearray(max(0, src.nbytes - GCM_TAG_SIZE))
+        self.decrypt_into(nonce, src, out, aad)
+        return bytes(out)
+
+    def encrypt_into(self, nonce: Any, plaintext: Any, out: Any, aad: Any = b"") -> int:
+        n = _buffers.exact("nonce", nonce, GCM_NONCE_SIZE)
+        a = _buffers.readable("aad", aad, allow_none=True)
+        src = _buffers.readable("plaintext", plaintext)
+        if src.nbytes > GCM_MAX_BYTES:
+            raise ValueError(f"plaintext longer than the GCM limit of {GCM_MAX_BYTES} bytes")
+        dst = _buffers.writable("out", out, src.nbytes + GCM_TAG_SIZE)
+        self._impl.encrypt(n, a, src, dst)
+        return src.nbytes + GCM_TAG_SIZE
+
+    def decrypt_into(self, nonce: Any, data: Any, out: Any, aad: Any = b"") -> int:
+        """Verify and decrypt ``data`` (ciphertext || tag) into ``out``; on a
+        bad tag ``out`` is zeroed and :class:`IntegrityError` raised."""
+        n = _buffers.exact("nonce", nonce, GCM_NONCE_SIZE)
+        a = _buffers.readable("aad", aad, allow_none=True)
+        src = _buffers.readable("data", data)
+        if src.nbytes < GCM_TAG_SIZE:
+            raise IntegrityError("AES-GCM data is shorter than its 16-byte tag")
+        if src.nbytes - GCM_TAG_SIZE > GCM_MAX_BYTES:
+            raise ValueError(f"ciphertext longer than the GCM limit of {GCM_MAX_BYTES} bytes")
+        dst = _buffers.writable("out", out, src.nbytes - GCM_TAG_SIZE)
+        self._impl.decrypt(n, a, src, dst)
+        return src.nbytes - GCM_TAG_SIZE
+
+    def seal_segments_into(self, plaintext: Any, out: Any, segment_size: int, *,
+                           prefix: Any = None, nonces: Any = None, first_index: int = 0,
+                           final: bool = True, aad: Any = b"", threads: int = 1) -> int:
+        """Encrypt consecutive STREAM segments in one call (see sealio.h).
+
+        Each ``segment_size`` bytes of plaintext become ciphertext || tag. The
+        nonce of segment i is ``nonces[12*i:12*i+12]`` if given, else
+        ``prefix || BE32(first_index + i) || last`` with ``last`` set only on
+        the final segment of a ``final`` batch. Returns bytes written.
+        """
+        _check_segment_size(segment_size)
+        src = _buffers.readable("plaintext", plaintext)
+        count = segment_count(src.nbytes, segment_size)
+        if not final and (src.nbytes == 0 or src.nbytes % segment_size):
+            raise ValueError("a non-final batch must hold whole segments")
+        kw = self._nonce_args(prefix, nonces, first_index, count, aad, threads)
+        dst = _buffers.writable("out", out, sealed_segments_size(src.nbytes, segment_size))
+        return self._impl.seal_segments(src, dst, segment_size, final=final, **kw)
+
+    def open_segments_into(self, data: Any, out: Any, segment_size: int, *,
+                           prefix: Any = None, nonces: Any = None, first_index: int = 0,
+                           final: bool = True, aad: Any = b"", threads: int = 1) -> int:
+        """Verify and decrypt sealed segments; the inverse of
+        :meth:`seal_segments_into`. On a bad segment the output is zeroed and
+        :class:`IntegrityError` names the segment index."""
+        _check_segment_size(segment_size)
+        src = _buffers.readable("data", data)
+        sealed = segment_size + GCM_TAG_SIZE
+        count = max(1, -(-src.nbytes // sealed))
+        tail = src.nbytes - (count - 1) * sealed
+        if tail < GCM_TAG_SIZE or (not final and tail != sealed):
+            raise IntegrityError("sealed segments are truncated")
+        kw = self._nonce_args(prefix, nonces, first_index, count, aad, threads)
+        dst = _buffers.writable("out", out, src.nbytes - GCM_TAG_SIZE * count)
+        return self._impl.open_segments(src, dst, segment_size, final=final, **kw)
+
+    @staticmethod
+    def _nonce_args(prefix: Any, nonces: Any, first_index: int, count: int, aad: Any,
+                    threads: int) -> dict[str, Any]:
+        if (prefix is None) == (nonces is None):
+            raise TypeError("pass exactly one of prefix= and nonces=")
+        if not isinstance(threads, int) or threads < 0:
+            raise ValueError("threads must be a non-negative int")
+        p = None if prefix is None else _buffers.exact("prefix", prefix, STREAM_PREFIX_SIZE)
+        ns = None
+        if nonces is not None:
+            ns = _buffers.exact("nonces", nonces, GCM_NONCE_SIZE * count)
+        else:
+            _check_index(first_index, count)
+        return {
+            "prefix": p, "nonces": ns, "first_index": first_index,
+            "aad": _buffers.readable("aad", aad, allow_none=True), "threads": threads,
+        }
+
+
+class AesCbc:
+    """A reusable AES-CBC key (encryption and decryption schedules).
+
+    CBC has no integrity: use it only for legacy formats (BigDL PPML) whose
+    MAC is checked separately.
+    """
+
+    __slots__ = ("_impl",)
+
+    def __init__(self, key: Any, *, kernel: str | None = None) -> None:
+        self._impl = _cbc_impl(_buffers.key(key), kernel)
+
+    def __repr__(self) -> str:
+        return f"AesCbc(kernel={self._impl.kernel!r})"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("AesCbc holds key material and cannot be pickled")
+
+    @property
+    def kernel(self) -> str:
+        return self._impl.kernel
+
+    @staticmethod
+    def encrypted_size(plain_len: int, padding: bool = True) -> int:
+        return (plain_len // BLOCK + 1) * BLOCK if padding else plain_len
+
+    def encrypt(self, iv: Any, plaintext: Any, padding: bool = True) -> bytes:
+        src = _buffers.readable("plaintext", plaintext)
+        out = bytearray(self.encrypted_size(src.nbytes, padding))
+        n = self.encrypt_into(iv, src, out, padding)
+        return bytes(out[:n])
+
+    def decrypt(self, iv: Any, ciphertext: Any, padding: bool = True) -> bytes:
+        src = _buffers.readable("ciphertext", ciphertext)
+        out = bytearray(src.nbytes)
+        n = self.decrypt_into(iv, src, out, padding)
+        return bytes(out[:n])
+
+    def encrypt_into(self, iv: Any, plaintext: Any, out: Any, padding: bool = True) -> int:
+        v = _buffers.exact("iv", iv, CBC_IV_SIZE)
+        src = _buffers.readable("plaintext", plaintext)
+        if not padding and src.nbytes % BLOCK:
+            raise ValueError("without padding the plaintext must be a multiple of 16 bytes")
+        dst = _buffers.writable("out", out, self.encrypted_size(src.nbytes, padding))
+        return self._impl.encrypt(v, src, dst, padding)
+
+    def decrypt_into(self, iv: Any, ciphertext: Any, out: Any, padding: bool = True) -> int:
+        """Decrypt into ``out`` (room for len(ciphertext)); with padding, bad
+        padding zeroes ``out`` and raises :class:`IntegrityError`."""
+        v = _buffers.exact("iv", iv, CBC_IV_SIZE)
+        src = _buffers.readable("ciphertext", ciphertext)
+        if src.nbytes % BLOCK or (padding and src.nbytes == 0):
+            if padding:
+                raise IntegrityError("AES-CBC ciphertext is not a whole number of blocks")
+            raise ValueError("the ciphertext must be a multiple of 16 bytes")
+        dst = _buffers.writable("out", out, src.nbytes)
+        return self._impl.decrypt(v, src, dst, padding)
+
+
+def aes_gcm_encrypt(key: Any, nonce: Any, plaintext: Any, aad: Any = b"") -> bytes:
+    """AES-GCM encrypt; returns ciphertext followed by the 16-byte tag."""
+    return AesGcm(key).encrypt(nonce, plaintext, aad)
+
+
+def aes_gcm_decrypt(key: Any, nonce: Any, data: Any, aad: Any = b"") -> bytes:
+    """Verify and decrypt ciphertext || tag; raises IntegrityError on a bad tag."""
+    return AesGcm(key).decrypt(nonce, data, aad)
+
+
+def aes_gcm_encrypt_into(key: Any, nonce: Any, plaintext: Any, out: Any, aad: Any = b"") -> int:
+    return AesGcm(key).encrypt_into(nonce, plaintext, out, aad)
+
+
+def aes_gcm_decrypt_into(key: Any, nonce: Any, data: Any, out: Any, aad: Any = b"") -> int:
+    return AesGcm(key).decrypt_into(nonce, data, out, aad)
+
+
+def aes_cbc_encrypt(key: Any, iv: Any, plaintext: Any, padding: bool = True) -> bytes:
+    """AES-CBC encrypt, PKCS#7-padded unless ``padding=False``."""
+    return AesCbc(key).encrypt(iv, plaintext, padding)
+
+
+def aes_cbc_decrypt(key: Any, iv: Any, ciphertext: Any, padding: bool = True) -> bytes:
+    """AES-CBC decrypt; raises IntegrityError on bad padding."""
+    return AesCbc(key).decrypt(iv, ciphertext, padding)
+
+
+def aes_cbc_encrypt_into(key: Any, iv: Any, plaintext: Any, out: Any, padding: bool = True) -> int:
+    return AesCbc(key).encrypt_into(iv, plaintext, out, padding)
+
+
+def aes_cbc_decrypt_into(key: Any, iv: Any, ciphertext: Any, out: Any, padding: bool = True) -> int:
+    return AesCbc(key).decrypt_into(iv, ciphertext, out, padding)
+
+
+def aes_cbc_encrypt_many(jobs: Sequence[tuple[Any, Any, Any]], padding: bool = True, *,
+                         kernel: str | None = None) -> list[bytes]:
+    """Encrypt many independent CBC chains, ``(key, iv, plaintext)`` each,
+    interleaved in the C core (multi-buffer): one chain is serial, many
+    chains fill the AES pipeline."""
+    prepared = []
+    for key, iv, plaintext in jobs:
+        cbc = key if isinstance(key, AesCbc) else AesCbc(key, kernel=kernel)
+        v = _buffers.exact("iv", iv, CBC_IV_SIZE)
+        src = _buffers.readable("plaintext", plaintext)
+        if not padding and src.nbytes % BLOCK:
+            raise ValueError("without padding every plaintext must be a multiple of 16 bytes")
+        prepared.append((cbc, v, src, bytearray(AesCbc.encrypted_size(src.nbytes, padding))))
+    natives = [p for p in prepared if p[0].kernel != "fallback"]
+    if natives and len(natives) == len(prepared):
+        from sealio._native_backend import cbc_encrypt_many
+
+        cbc_encrypt_many([(c._impl, v, s, memoryview(o)) for c, v, s, o in prepared], padding)
+        return [bytes(o) for _, _, _, o in prepared]
+    return [c.encrypt(v, s, padding) for c, v, s, _ in prepared]
