@@ -90,6 +90,7 @@ static inline __m128i ghash_n(const struct sealio_gcm *ctx, __m128i acc,
     __m128i lo = _mm_setzero_si128(), mi = lo, hi = lo;
     const size_t base = SEALIO_GHASH_POWERS - n;
     gf_mul_acc(_mm_xor_si128(acc, xs[0]), htab_load(ctx, base), &lo, &mi, &hi);
+    _Pragma("GCC unroll 16")
     for (size_t m = 1; m < n; m++)
         gf_mul_acc(xs[m], htab_load(ctx, base + m), &lo, &mi, &hi);
     return gf_reduce(lo, mi, hi);
@@ -102,6 +103,7 @@ static inline __m128i ghash_bytes(const struct sealio_gcm *ctx, __m128i acc,
     while (len >= GCM_BLOCK) {
         size_t n = len / GCM_BLOCK;
         if (n > SEALIO_GHASH_POWERS) n = SEALIO_GHASH_POWERS;
+        _Pragma("GCC unroll 8")
         for (size_t i = 0; i < n; i++)
             xs[i] = gcm_bswap(_mm_loadu_si128((const __m128i *)(p + 16 * i)));
         acc = ghash_n(ctx, acc, xs, n);
@@ -120,12 +122,15 @@ static inline __m128i ghash_bytes(const struct sealio_gcm *ctx, __m128i acc,
 /* Encrypt n (<= 8) blocks in place, rounds interleaved across blocks. */
 static inline void aes_enc_n(const aes_schedule *s, __m128i *b, size_t n) {
     __m128i k = _mm_load_si128((const __m128i *)s->rk[0]);
+    _Pragma("GCC unroll 8")
     for (size_t i = 0; i < n; i++) b[i] = _mm_xor_si128(b[i], k);
     for (unsigned r = 1; r < s->rounds; r++) {
         k = _mm_load_si128((const __m128i *)s->rk[r]);
+        _Pragma("GCC unroll 8")
         for (size_t i = 0; i < n; i++) b[i] = _mm_aesenc_si128(b[i], k);
     }
     k = _mm_load_si128((const __m128i *)s->rk[s->rounds]);
+    _Pragma("GCC unroll 8")
     for (size_t i = 0; i < n; i++) b[i] = _mm_aesenclast_si128(b[i], k);
 }
 
@@ -143,12 +148,14 @@ static inline void gcm_blocks_128(const struct sealio_gcm *ctx, __m128i *ctr,
                                   __m128i *acc, const uint8_t *in, size_t n,
                                   uint8_t *out, int decrypt) {
     const __m128i one = _mm_setr_epi32(0, 0, 0, 1), mask = gcm_ctr_mask();
-    __m128i b[8], x[8];
+    __m128i b[8] = {0}, x[8] = {0}; /* zeroed: silences -Wmaybe-uninitialized */
+    _Pragma("GCC unroll 8")
     for (size_t i = 0; i < n; i++) {
         *ctr = _mm_add_epi32(*ctr, one);
         b[i] = _mm_shuffle_epi8(*ctr, mask);
     }
     aes_enc_n(&ctx->enc, b, n);
+    _Pragma("GCC unroll 8")
     for (size_t i = 0; i < n; i++) {
         const __m128i c = _mm_loadu_si128((const __m128i *)(in + 16 * i));
         const __m128i p = _mm_xor_si128(c, b[i]);

@@ -59,20 +59,24 @@ static size_t gcm_bulk_vaes(const struct sealio_gcm *ctx, __m128i *ctr,
     while (len - done >= VSTRIDE) {
         __m256i b[8];
         const __m256i k0 = bcast(_mm_load_si128((const __m128i *)s->rk[0]));
+        _Pragma("GCC unroll 8")
         for (int j = 0; j < 8; j++) {
             b[j] = _mm256_xor_si256(_mm256_shuffle_epi8(cv, cmask), k0);
             cv = _mm256_add_epi32(cv, two);
         }
         for (unsigned r = 1; r < nr; r++) {
             const __m256i k = bcast(_mm_load_si128((const __m128i *)s->rk[r]));
+            _Pragma("GCC unroll 8")
             for (int j = 0; j < 8; j++) b[j] = _mm256_aesenc_epi128(b[j], k);
         }
         const __m256i kl = bcast(_mm_load_si128((const __m128i *)s->rk[nr]));
+        _Pragma("GCC unroll 8")
         for (int j = 0; j < 8; j++) b[j] = _mm256_aesenclast_epi128(b[j], kl);
 
         __m256i lo = _mm256_setzero_si256(), mi = lo, hi = lo;
         const uint8_t *ip = in + done;
         uint8_t *op = out + done;
+        _Pragma("GCC unroll 8")
         for (int j = 0; j < 8; j++) {
             const __m256i c = _mm256_loadu_si256((const __m256i *)(ip + 32 * j));
             const __m256i p = _mm256_xor_si256(c, b[j]);
