@@ -1,0 +1,61 @@
+"""Shared test setup: the kernel matrix, hypothesis profiles, and a report
+header that says which C core (if any) this run exercised.
+
+Any test that takes a ``kernel`` argument runs once per kernel in
+``sealio._kernel.available()`` (``fallback`` always included), forced
+explicitly with ``kernel=``; so one ``pytest`` run checks every
+implementation the machine can execute, whatever ``SEALIO_KERNEL`` says.
+
+Hypothesis profiles (``HYPOTHESIS_PROFILE``): ``default`` keeps the run
+short for CI, ``sanitizer`` shorter still for the ASan build, ``thorough``
+raises the example counts ~17x for a nightly job.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from sealio import _kernel
+
+_SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]
+
+# No deadline: kernel timings vary with buffer size and machine load (and
+# 10x under ASan), and a flaky deadline would hide real failures. Tests
+# scale their example counts from the profile's max_examples (see
+# ``test_primitives_differential.examples``). tools/asan-tests selects
+# ``sanitizer``; a nightly job can select ``thorough``.
+_COMMON: dict[str, Any] = {"deadline": None, "suppress_health_check": _SLOW_OK, "print_blob": True}
+settings.register_profile("default", max_examples=60, **_COMMON)
+settings.register_profile("sanitizer", max_examples=15, **_COMMON)
+settings.register_profile("thorough", max_examples=1000, **_COMMON)
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")
+settings.load_profile(PROFILE)
+
+
+def kernels() -> list[str]:
+    """Kernels to run the matrix on. A broken native build raises here, so
+    the run fails instead of quietly testing only the fallback."""
+    return list(_kernel.available())
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "kernel" in metafunc.fixturenames:
+        metafunc.parametrize("kernel", kernels())
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    try:
+        feats: dict[str, Any] = _kernel.cpu_features()
+    except Exception as exc:  # noqa: BLE001 - the header must not crash the run
+        return [f"sealio: native extension BROKEN: {type(exc).__name__}: {exc}"]
+    on = [name for name, bit in feats["features"].items() if bit]
+    return [
+        f"sealio: native_extension={feats['native_extension']} "
+        f"kernels={feats['available_kernels']} default={feats['kernel']} "
+        f"(SEALIO_KERNEL={feats['requested']})",
+        f"sealio: cpu features: {' '.join(on) or '-'}; hypothesis profile: {PROFILE}",
+    ]
