@@ -15,6 +15,11 @@ from sealio.errors import IntegrityError
 TAG = 16
 
 
+def _wipe(out: memoryview, n: int) -> None:
+    """Match the C core: a failed check leaves the output range zeroed."""
+    out[:n] = bytes(n)
+
+
 def stream_nonce(prefix: memoryview, index: int, last: bool) -> bytes:
     """STREAM nonce: prefix(7) || BE32(index) || last flag (1 byte)."""
     return bytes(prefix) + struct.pack(">IB", index, 1 if last else 0)
@@ -39,6 +44,7 @@ class FallbackGcm:
         try:
             pt = self._aead.decrypt(bytes(nonce), src, bytes(aad))
         except InvalidTag:
+            _wipe(out, src.nbytes - TAG)
             raise IntegrityError("AES-GCM authentication failed") from None
         out[: len(pt)] = pt
 
@@ -71,7 +77,7 @@ class FallbackGcm:
             try:
                 pt = self._aead.decrypt(nonce, src[i * sealed : (i + 1) * sealed], bytes(aad))
             except InvalidTag:
-                out[:pos] = bytes(pos)
+                _wipe(out, src.nbytes - TAG * count)
                 raise IntegrityError(f"segment {first_index + i} failed authentication") from None
             out[pos : pos + len(pt)] = pt
             pos += len(pt)
@@ -103,6 +109,7 @@ class FallbackCbc:
             try:
                 pt = unpadder.update(pt) + unpadder.finalize()
             except ValueError:
+                _wipe(out, src.nbytes)
                 raise IntegrityError("AES-CBC padding is invalid") from None
         out[: len(pt)] = pt
         return len(pt)

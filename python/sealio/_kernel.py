@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 from types import ModuleType
 from typing import Any
@@ -25,8 +26,10 @@ _FEATURE_BITS = (
 def native() -> tuple[Any, Any] | None:
     """The compiled binding ``(ffi, lib)``, or None if it is not built."""
     try:
-        from sealio import _native  # type: ignore[attr-defined]
-    except ModuleNotFoundError:
+        _native = importlib.import_module("sealio._native")
+    except ModuleNotFoundError as exc:
+        if exc.name != "sealio._native":
+            raise
         return None  # not built: only the fallback runs; a broken build raises
     _check_abi(_native)
     return _native.ffi, _native.lib
