@@ -1,0 +1,257 @@
+"""Sealed file format v1: header layout, parsing, key derivation, size math.
+
+Pure functions over bytes (see ``docs/FORMAT.md``); no I/O and no KMS.
+Parsing is strict: every reserved or padding byte must be zero, every
+length in range, so that one byte string has at most one meaning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import struct
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from sealio.errors import FormatError, IntegrityError, NotSealedError, UnsupportedFormatError
+
+MAGIC = b"\x89SEALIO\n"
+VERSION = 1
+SUITE_AES256GCM_HKDF_SHA256_STREAM = 1
+SUITE_NAMES = {SUITE_AES256GCM_HKDF_SHA256_STREAM: "AES-256-GCM/HKDF-SHA256/STREAM"}
+HEADER_SIZE = 1024
+TAG_SIZE = 16
+MIN_SEGMENT_LOG2 = 12  # 4 KiB
+MAX_SEGMENT_LOG2 = 22  # 4 MiB
+DEFAULT_SEGMENT_LOG2 = 16  # 64 KiB: see FORMAT.md "Choice of the default segment size"
+MAX_SEGMENTS = 1 << 32
+
+SALT_SIZE = 32
+PREFIX_SIZE = 7
+KEK_ID_SIZE = 16
+KEY_SIZE = 32
+MASTER_KEY_ID_MAX = 160
+WRAPPED_KEK_MAX = 697
+DEK_NONCE_SIZE = 12
+WRAPPED_DEK_SIZE = KEY_SIZE + TAG_SIZE
+
+# Field offsets (FORMAT.md, "Header layout").
+OFF_VERSION = 8
+OFF_SUITE = 9
+OFF_SEGMENT_LOG2 = 10
+OFF_RESERVED1 = 11
+OFF_HEADER_SIZE = 12
+OFF_SALT = 16
+OFF_PREFIX = 48
+OFF_RESERVED2 = 55
+OFF_KEK_ID = 56
+OFF_MKID_LEN = 72
+OFF_MKID = 73
+OFF_WKEK_LEN = 233
+OFF_WKEK = 235
+OFF_DEK_NONCE = 932
+OFF_WRAPPED_DEK = 944
+OFF_MAC = 992
+MAC_SIZE = 32
+assert OFF_MKID + MASTER_KEY_ID_MAX == OFF_WKEK_LEN
+assert OFF_WKEK + WRAPPED_KEK_MAX == OFF_DEK_NONCE
+assert OFF_MAC + MAC_SIZE == HEADER_SIZE
+
+KDF_INFO_LABEL = b"sealio/v1"
+DEK_WRAP_AAD_LABEL = b"sealio/v1/dek"
+
+
+@dataclass(frozen=True)
+class Header:
+    """A parsed header. Nothing here is secret: the DEK is only present
+    wrapped, and the wrapped KEK is opaque to everyone but the KMS."""
+
+    segment_log2: int
+    salt: bytes
+    nonce_prefix: bytes
+    kek_id: bytes
+    master_key_id: str
+    wrapped_kek: str
+    dek_nonce: bytes
+    wrapped_dek: bytes
+    mac: bytes = b"\x00" * MAC_SIZE
+    version: int = VERSION
+    suite: int = SUITE_AES256GCM_HKDF_SHA256_STREAM
+    raw_body: bytes | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def segment_size(self) -> int:
+        return 1 << self.segment_log2
+
+    def body(self) -> bytes:
+        """The 992 bytes covered by the header MAC (header[0:992])."""
+        mkid = self.master_key_id.encode("utf-8")
+        wkek = self.wrapped_kek.encode("ascii")
+        check_fields(self.segment_log2, self.salt, self.nonce_prefix, self.kek_id, mkid, wkek,
+                     self.dek_nonce, self.wrapped_dek)
+        out = bytearray(OFF_MAC)
+        out[0:8] = MAGIC
+        out[OFF_VERSION] = self.version
+        out[OFF_SUITE] = self.suite
+        out[OFF_SEGMENT_LOG2] = self.segment_log2
+        struct.pack_into(">I", out, OFF_HEADER_SIZE, HEADER_SIZE)
+        out[OFF_SALT:OFF_SALT + SALT_SIZE] = self.salt
+        out[OFF_PREFIX:OFF_PREFIX + PREFIX_SIZE] = self.nonce_prefix
+        out[OFF_KEK_ID:OFF_KEK_ID + KEK_ID_SIZE] = self.kek_id
+        out[OFF_MKID_LEN] = len(mkid)
+        out[OFF_MKID:OFF_MKID + len(mkid)] = mkid
+        struct.pack_into(">H", out, OFF_WKEK_LEN, len(wkek))
+        out[OFF_WKEK:OFF_WKEK + len(wkek)] = wkek
+        out[OFF_DEK_NONCE:OFF_DEK_NONCE + DEK_NONCE_SIZE] = self.dek_nonce
+        out[OFF_WRAPPED_DEK:OFF_WRAPPED_DEK + WRAPPED_DEK_SIZE] = self.wrapped_dek
+        return bytes(out)
+
+    def pack(self) -> bytes:
+        return self.body() + self.mac
+
+
+def check_fields(segment_log2: int, salt: bytes, prefix: bytes, kek_id: bytes, mkid: bytes,
+                 wkek: bytes, dek_nonce: bytes, wrapped_dek: bytes) -> None:
+    """Writer-side checks: refuse to produce a header a reader would refuse."""
+    if not MIN_SEGMENT_LOG2 <= segment_log2 <= MAX_SEGMENT_LOG2:
+        raise ValueError(f"segment_log2 must be in {MIN_SEGMENT_LOG2}..{MAX_SEGMENT_LOG2}")
+    for name, value, size in (("salt", salt, SALT_SIZE), ("nonce_prefix", prefix, PREFIX_SIZE),
+                              ("kek_id", kek_id, KEK_ID_SIZE), ("dek_nonce", dek_nonce, DEK_NONCE_SIZE),
+                              ("wrapped_dek", wrapped_dek, WRAPPED_DEK_SIZE)):
+        if len(value) != size:
+            raise ValueError(f"{name} must be {size} bytes")
+    if len(mkid) > MASTER_KEY_ID_MAX:
+        raise ValueError(f"master key id is longer than {MASTER_KEY_ID_MAX} bytes in UTF-8")
+    if not 1 <= len(wkek) <= WRAPPED_KEK_MAX:
+        raise ValueError(f"wrapped KEK must be 1..{WRAPPED_KEK_MAX} ASCII characters")
+
+
+def segment_size_log2(segment_size: int) -> int:
+    """log2 of an allowed segment size (a power of two, 4 KiB..4 MiB)."""
+    if (not isinstance(segment_size, int) or isinstance(segment_size, bool) or segment_size <= 0
+            or segment_size & (segment_size - 1)):
+        raise ValueError("segment_size must be a power of two")
+    log2 = segment_size.bit_length() - 1
+    if not MIN_SEGMENT_LOG2 <= log2 <= MAX_SEGMENT_LOG2:
+        raise ValueError("segment_size must be between 4 KiB and 4 MiB")
+    return log2
+
+
+def check_magic(data: bytes | memoryview) -> None:
+    """NotSealedError unless ``data`` starts with the magic (or is a prefix
+    of it, which is a truncated sealed file, not another format)."""
+    head = bytes(data[:8])
+    if head != MAGIC[:len(head)] or not head:
+        raise NotSealedError("not a sealed file (no sealio magic): refusing to pass it through")
+
+
+def parse(data: bytes | memoryview) -> Header:
+    """Parse and validate the 1024-byte header without any key.
+
+    Raises NotSealedError (wrong magic), UnsupportedFormatError (unknown
+    version or suite), IntegrityError (a sealed file cut inside its header)
+    or FormatError (any other malformed field). The MAC is *not* checked
+    here: that needs the DEK (:func:`verify_mac`).
+    """
+    data = bytes(data[:HEADER_SIZE])
+    check_magic(data)
+    if len(data) < 12:
+        raise IntegrityError("sealed file is truncated inside its header")
+    version, suite = data[OFF_VERSION], data[OFF_SUITE]
+    if version != VERSION:
+        raise UnsupportedFormatError(
+            f"sealed file format version {version} is not supported (this sealio reads version {VERSION})")
+    if suite != SUITE_AES256GCM_HKDF_SHA256_STREAM:
+        raise UnsupportedFormatError(f"sealed file cipher suite {suite} is not supported")
+    (header_size,) = struct.unpack_from(">I", data, OFF_HEADER_SIZE)
+    if header_size != HEADER_SIZE:
+        raise FormatError(f"header size field is {header_size}, version 1 requires {HEADER_SIZE}")
+    if len(data) < HEADER_SIZE:
+        raise IntegrityError("sealed file is truncated inside its header")
+    log2 = data[OFF_SEGMENT_LOG2]
+    if not MIN_SEGMENT_LOG2 <= log2 <= MAX_SEGMENT_LOG2:
+        raise FormatError(f"segment size 2**{log2} is outside 4 KiB..4 MiB")
+    if data[OFF_RESERVED1] or data[OFF_RESERVED2]:
+        raise FormatError("reserved header byte is not zero")
+    mkid_len = data[OFF_MKID_LEN]
+    if mkid_len > MASTER_KEY_ID_MAX:
+        raise FormatError("master key id length is out of range")
+    if any(data[OFF_MKID + mkid_len:OFF_WKEK_LEN]):
+        raise FormatError("master key id padding is not zero")
+    try:
+        mkid = data[OFF_MKID:OFF_MKID + mkid_len].decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError("master key id is not valid UTF-8") from None
+    (wkek_len,) = struct.unpack_from(">H", data, OFF_WKEK_LEN)
+    if not 1 <= wkek_len <= WRAPPED_KEK_MAX:
+        raise FormatError("wrapped KEK length is out of range")
+    if any(data[OFF_WKEK + wkek_len:OFF_DEK_NONCE]):
+        raise FormatError("wrapped KEK padding is not zero")
+    wkek = data[OFF_WKEK:OFF_WKEK + wkek_len]
+    if not all(0x20 <= b < 0x7F for b in wkek):
+        raise FormatError("wrapped KEK is not printable ASCII")
+    return Header(
+        segment_log2=log2,
+        salt=data[OFF_SALT:OFF_SALT + SALT_SIZE],
+        nonce_prefix=data[OFF_PREFIX:OFF_PREFIX + PREFIX_SIZE],
+        kek_id=data[OFF_KEK_ID:OFF_KEK_ID + KEK_ID_SIZE],
+        master_key_id=mkid,
+        wrapped_kek=wkek.decode("ascii"),
+        dek_nonce=data[OFF_DEK_NONCE:OFF_DEK_NONCE + DEK_NONCE_SIZE],
+        wrapped_dek=data[OFF_WRAPPED_DEK:OFF_WRAPPED_DEK + WRAPPED_DEK_SIZE],
+        mac=data[OFF_MAC:HEADER_SIZE],
+        raw_body=data[:OFF_MAC],
+    )
+
+
+def dek_wrap_aad(kek_id: bytes) -> bytes:
+    return DEK_WRAP_AAD_LABEL + kek_id
+
+
+def derive_keys(dek: bytes, header: Header, aad: bytes | None) -> tuple[bytes, bytes]:
+    """(K_seg, K_hdr) = HKDF-SHA256(DEK, salt, info, 64) split in two.
+
+    ``info`` binds header[0:16] (magic, version, suite, segment size, header
+    size), the nonce prefix and SHA-256 of the caller's AAD, so a reader
+    with a different view of any of them derives unrelated keys.
+    """
+    fixed = header.body()[:OFF_SALT]
+    info = KDF_INFO_LABEL + fixed + header.nonce_prefix + hashlib.sha256(aad or b"").digest()
+    okm = HKDF(algorithm=hashes.SHA256(), length=2 * KEY_SIZE, salt=header.salt, info=info).derive(dek)
+    return okm[:KEY_SIZE], okm[KEY_SIZE:]
+
+
+def compute_mac(k_hdr: bytes, body: bytes) -> bytes:
+    return hmac.new(k_hdr, body, hashlib.sha256).digest()
+
+
+def verify_mac(k_hdr: bytes, header: Header) -> None:
+    """Constant-time header MAC check; IntegrityError on mismatch."""
+    body = header.raw_body if header.raw_body is not None else header.body()
+    if not hmac.compare_digest(compute_mac(k_hdr, body), header.mac):
+        raise IntegrityError("sealed file header failed authentication "
+                             "(tampered header, wrong key or wrong AAD)")
+
+
+def layout(file_size: int, segment_size: int) -> tuple[int, int]:
+    """(plaintext size, segment count) of a sealed file of ``file_size``
+    bytes; IntegrityError when no valid file has that size (truncation)."""
+    c = file_size - HEADER_SIZE
+    if c < TAG_SIZE:
+        raise IntegrityError("sealed file is truncated (no final segment)")
+    sealed = segment_size + TAG_SIZE
+    n = -(-c // sealed)
+    last = c - (n - 1) * sealed
+    if last < TAG_SIZE + 1 and not (last == TAG_SIZE and n == 1):
+        raise IntegrityError("sealed file is truncated (size does not end on a segment)")
+    if n > MAX_SEGMENTS:
+        raise FormatError("sealed file has more than 2**32 segments")
+    return c - TAG_SIZE * n, n
+
+
+def sealed_size(plain_size: int, segment_size: int) -> int:
+    """File size of a sealed file holding ``plain_size`` bytes (inverse of layout)."""
+    n = max(1, -(-plain_size // segment_size))
+    return HEADER_SIZE + plain_size + TAG_SIZE * n

@@ -1,0 +1,625 @@
+"""Keys: the KMS protocol, the local keyring, and envelope encryption.
+
+Key hierarchy (as Parquet Modular Encryption with double wrapping):
+
+* a **master key** lives in a KMS (or :class:`LocalKeyring`) and never
+  leaves it; it wraps
+* a **KEK** (32 random bytes), made once per writer and master key and
+  reused for many files until ``kek_ttl`` expires; the KEK wraps, locally
+  with AES-256-GCM,
+* a **DEK** (32 random bytes), one per file, from which the file's keys
+  are derived (``_header.derive_keys``).
+
+So sealing or opening 10,000 files costs one KMS call per master key and
+TTL period, not one per file. KEKs and DEKs never appear in reprs,
+exceptions, logs or pickles.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as _dt
+import fcntl
+import json
+import os
+import re
+import stat
+import tempfile
+import threading
+import time
+import warnings
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from sealio import _header as H
+from sealio.errors import IntegrityError, KeyNotFoundError, KmsError, SealioError
+
+__all__ = [
+    "DEFAULT_KEK_TTL",
+    "KeyManager",
+    "KmsClient",
+    "LocalKeyring",
+    "default_keyring_path",
+    "pyarrow_kms_client",
+    "pyarrow_kms_client_factory",
+]
+
+DEFAULT_KEK_TTL = 600.0  # seconds, as PME's cache_lifetime default
+
+
+@runtime_checkable
+class KmsClient(Protocol):
+    """A KMS, with the protocol of ``pyarrow.parquet.encryption.KmsClient``.
+
+    Any object with these two methods works (a pyarrow ``KmsClient``
+    subclass included); subclass this for documentation's sake.
+    """
+
+    def wrap_key(self, key_bytes: bytes, master_key_identifier: str) -> str:
+        """Encrypt ``key_bytes`` under the named master key; return ASCII text."""
+        ...
+
+    def unwrap_key(self, wrapped_key: str, master_key_identifier: str) -> bytes:
+        """Inverse of :meth:`wrap_key`."""
+        ...
+
+
+# --------------------------------------------------------------- keyring
+
+_KEYRING_FORMAT = "sealio-keyring"
+_KEYRING_VERSION = 1
+_WRAP_PREFIX = "sealio-lk1"
+_WRAP_AAD = b"sealio/keyring/v1/wrap\x00"
+_SEAL_AAD = b"sealio/keyring/v1/file\x00"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@/:+-]{0,127}$")
+DEFAULT_SCRYPT_N = 1 << 17  # 128 MiB with r=8: memory-hard, ~0.3 s
+
+
+def default_keyring_path() -> Path:
+    """``$SEALIO_KEYRING``, else ``$XDG_CONFIG_HOME/sealio/keyring.json``
+    (``~/.config/sealio/keyring.json``)."""
+    env = os.environ.get("SEALIO_KEYRING")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "sealio" / "keyring.json"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+class LocalKeyring:
+    """Named, versioned AES-256 master keys in a local JSON file (mode 0600),
+    optionally sealed under a passphrase (scrypt + AES-256-GCM).
+
+    Implements :class:`KmsClient`: ``wrap_key(key, "NAME")`` wraps under the
+    newest version of NAME and records that version in the returned text,
+    so after :meth:`rotate` old wrapped keys still unwrap. Create one with
+    :meth:`create` (or ``sealio keygen``); load with ``LocalKeyring(path)``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], passphrase: str | bytes | None = None) -> None:
+        self._path = Path(path).expanduser()
+        self._passphrase = passphrase.encode() if isinstance(passphrase, str) else passphrase
+        self._lock = threading.RLock()
+        self._keys: dict[str, dict[int, bytes]] = {}
+        self._meta: dict[str, dict[int, str]] = {}
+        self._default: str | None = None
+        self._kdf: dict[str, Any] | None = None
+        self._kdf_key: bytes | None = None
+        if not self._path.exists():
+            raise KeyNotFoundError(f"keyring {self._path} does not exist (create it with `sealio keygen`)")
+        self._load()
+
+    # -- creation and persistence
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], passphrase: str | bytes | None = None, *,
+               scrypt_n: int = DEFAULT_SCRYPT_N) -> LocalKeyring:
+        """Create an empty keyring file (mode 0600); refuses to overwrite."""
+        p = Path(path).expanduser()
+        p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        pw = passphrase.encode() if isinstance(passphrase, str) else passphrase
+        kdf = None
+        if pw is not None:
+            if scrypt_n < 2 or scrypt_n & (scrypt_n - 1):
+                raise ValueError("scrypt_n must be a power of two")
+            kdf = {"name": "scrypt", "salt": _b64(os.urandom(16)), "n": scrypt_n, "r": 8, "p": 1}
+        doc = cls._document({}, {}, None, kdf, cls._derive(pw, kdf) if kdf else None)
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(doc)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return cls(p, passphrase)
+
+    @staticmethod
+    def _derive(passphrase: bytes | None, kdf: dict[str, Any]) -> bytes:
+        if passphrase is None:
+            raise KmsError("keyring is passphrase-protected: a passphrase is required")
+        return Scrypt(salt=_unb64(kdf["salt"]), length=32, n=int(kdf["n"]), r=int(kdf["r"]),
+                      p=int(kdf["p"])).derive(passphrase)
+
+    @staticmethod
+    def _document(keys: dict[str, dict[int, bytes]], meta: dict[str, dict[int, str]],
+                  default: str | None, kdf: dict[str, Any] | None, kdf_key: bytes | None) -> str:
+        entries = {
+            name: {"versions": [{"version": v, "created": meta.get(name, {}).get(v, ""), "key": _b64(k)}
+                                for v, k in sorted(vs.items())]}
+            for name, vs in sorted(keys.items())
+        }
+        doc: dict[str, Any] = {"format": _KEYRING_FORMAT, "version": _KEYRING_VERSION}
+        payload = {"default": default, "keys": entries}
+        if kdf is None:
+            doc.update(payload)
+        else:
+            assert kdf_key is not None
+            doc["kdf"] = kdf
+            nonce = os.urandom(12)
+            aad = _SEAL_AAD + json.dumps(kdf, sort_keys=True).encode()
+            ct = AESGCM(kdf_key).encrypt(nonce, json.dumps(payload).encode(), aad)
+            doc["sealed"] = {"nonce": _b64(nonce), "ciphertext": _b64(ct)}
+        return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+    def _load(self) -> None:
+        try:
+            st = self._path.stat()
+            text = self._path.read_text(encoding="utf-8")
+            doc = json.loads(text)
+        except (OSError, ValueError) as e:
+            raise KmsError(f"cannot read keyring {self._path}: {type(e).__name__}") from None
+        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            warnings.warn(f"keyring {self._path} is accessible by other users (chmod 600 it)",
+                          stacklevel=3)
+        if not isinstance(doc, dict) or doc.get("format") != _KEYRING_FORMAT:
+            raise KmsError(f"{self._path} is not a sealio keyring")
+        if doc.get("version") != _KEYRING_VERSION:
+            raise KmsError(f"keyring {self._path} has unsupported version {doc.get('version')!r}")
+        kdf = doc.get("kdf")
+        try:
+            if kdf is not None:
+                if self._kdf_key is None or self._kdf != kdf:
+                    self._kdf_key = self._derive(self._passphrase, kdf)
+                sealed = doc["sealed"]
+                aad = _SEAL_AAD + json.dumps(kdf, sort_keys=True).encode()
+                try:
+                    plain = AESGCM(self._kdf_key).decrypt(_unb64(sealed["nonce"]),
+                                                          _unb64(sealed["ciphertext"]), aad)
+                except InvalidTag:
+                    self._kdf_key = None
+                    raise IntegrityError(f"keyring {self._path}: wrong passphrase or corrupted file") from None
+                payload = json.loads(plain)
+            else:
+                payload = doc
+            keys: dict[str, dict[int, bytes]] = {}
+            meta: dict[str, dict[int, str]] = {}
+            for name, entry in payload["keys"].items():
+                for item in entry["versions"]:
+                    key = _unb64(item["key"])
+                    if len(key) != 32:
+                        raise ValueError("master key is not 32 bytes")
+                    keys.setdefault(name, {})[int(item["version"])] = key
+                    meta.setdefault(name, {})[int(item["version"])] = str(item.get("created", ""))
+            default = payload.get("default")
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            raise KmsError(f"keyring {self._path} is malformed") from None
+        self._keys, self._meta, self._default, self._kdf = keys, meta, default, kdf
+
+    @contextmanager
+    def _update(self) -> Iterator[None]:
+        """Read-modify-write under an exclusive lock, published atomically."""
+        lock_path = self._path.with_name(self._path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with self._lock:
+                self._load()
+                yield
+                doc = self._document(self._keys, self._meta, self._default, self._kdf, self._kdf_key)
+                tmp_fd, tmp = tempfile.mkstemp(prefix=f".{self._path.name}.", dir=self._path.parent)
+                try:
+                    with os.fdopen(tmp_fd, "w", encoding="utf-8") as fh:
+                        fh.write(doc)
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                    os.replace(tmp, self._path)
+                except BaseException:
+                    with _suppress_oserror():
+                        os.unlink(tmp)
+                    raise
+                _fsync_dir(self._path.parent)
+        finally:
+            os.close(fd)
+
+    # -- key management
+
+    def generate(self, name: str, *, make_default: bool | None = None) -> int:
+        """Add a new master key ``name`` (version 1); returns its version."""
+        _check_name(name)
+        with self._update():
+            if name in self._keys:
+                raise ValueError(f"master key {name!r} already exists (use rotate to add a version)")
+            self._keys[name] = {1: os.urandom(32)}
+            self._meta[name] = {1: _now()}
+            if make_default or (make_default is None and self._default is None):
+                self._default = name
+        return 1
+
+    def rotate(self, name: str) -> int:
+        """Add a new version of ``name``; new wraps use it, old ones still unwrap."""
+        with self._update():
+            versions = self._versions(name)
+            v = max(versions) + 1
+            versions[v] = os.urandom(32)
+            self._meta.setdefault(name, {})[v] = _now()
+        return v
+
+    def set_default(self, name: str) -> None:
+        with self._update():
+            self._versions(name)
+            self._default = name
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def default(self) -> str | None:
+        """The master key used when none is named (the first one generated)."""
+        return self._default
+
+    @property
+    def passphrase_protected(self) -> bool:
+        return self._kdf is not None
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._keys)
+
+    def versions(self, name: str) -> list[int]:
+        with self._lock:
+            return sorted(self._versions(name))
+
+    def latest_version(self, name: str) -> int:
+        return self.versions(name)[-1]
+
+    def _versions(self, name: str) -> dict[int, bytes]:
+        try:
+            return self._keys[name]
+        except KeyError:
+            raise KeyNotFoundError(f"master key {name!r} is not in keyring {self._path}") from None
+
+    # -- KmsClient
+
+    def wrap_key(self, key_bytes: bytes, master_key_identifier: str) -> str:
+        """AES-256-GCM under the newest version; AAD binds name and version."""
+        with self._lock:
+            versions = self._versions(master_key_identifier)
+            v = max(versions)
+            master = versions[v]
+        nonce = os.urandom(12)
+        ct = AESGCM(master).encrypt(nonce, bytes(key_bytes), _wrap_aad(master_key_identifier, v))
+        return f"{_WRAP_PREFIX}:{v}:{_b64(nonce + ct)}"
+
+    def unwrap_key(self, wrapped_key: str, master_key_identifier: str) -> bytes:
+        """Unwrap with the version recorded in ``wrapped_key``.
+
+        KeyNotFoundError for an unknown name or version; IntegrityError for
+        anything else that does not authenticate (tampering, wrong key)."""
+        parts = wrapped_key.split(":") if isinstance(wrapped_key, str) else []
+        if len(parts) != 3 or parts[0] != _WRAP_PREFIX or not parts[1].isdigit() or parts[1] != str(int(parts[1])):
+            raise IntegrityError("wrapped key is malformed or not from a sealio keyring")
+        v = int(parts[1])
+        with self._lock:
+            versions = self._versions(master_key_identifier)
+            if v not in versions:
+                raise KeyNotFoundError(
+                    f"master key {master_key_identifier!r} version {v} is not in keyring {self._path}")
+            master = versions[v]
+        try:
+            raw = _unb64(parts[2])
+        except (binascii.Error, ValueError):
+            raise IntegrityError("wrapped key is malformed or not from a sealio keyring") from None
+        if len(raw) < 12 + 16:
+            raise IntegrityError("wrapped key is malformed or not from a sealio keyring")
+        try:
+            return AESGCM(master).decrypt(raw[:12], raw[12:], _wrap_aad(master_key_identifier, v))
+        except InvalidTag:
+            raise IntegrityError(
+                f"wrapped key did not authenticate under master key {master_key_identifier!r} v{v}") from None
+
+    def __repr__(self) -> str:
+        return f"LocalKeyring({str(self._path)!r}, keys={self.names()!r})"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("LocalKeyring holds key material and cannot be pickled")
+
+
+def _wrap_aad(name: str, version: int) -> bytes:
+    return _WRAP_AAD + name.encode("utf-8") + b"\x00" + str(version).encode()
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError("master key names are 1..128 characters: letters, digits and _.@/:+- "
+                         "(starting with a letter or digit)")
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+@contextmanager
+def _suppress_oserror() -> Iterator[None]:
+    try:
+        yield
+    except OSError:
+        pass
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------- envelope
+
+
+@dataclass(frozen=True)
+class _Kek:
+    kek_id: bytes
+    wrapped: str
+    key: bytes
+    expires: float
+
+    def __repr__(self) -> str:
+        return f"_Kek(kek_id={self.kek_id.hex()})"
+
+
+@dataclass(frozen=True)
+class DekSlot:
+    """The key-slot fields of a header (all public)."""
+
+    kek_id: bytes
+    master_key_id: str
+    wrapped_kek: str
+    dek_nonce: bytes
+    wrapped_dek: bytes
+
+
+class KeyManager:
+    """Envelope encryption over a :class:`KmsClient` with KEK caches.
+
+    Writers reuse one KEK per master key until ``kek_ttl`` seconds pass;
+    readers cache unwrapped KEKs for ``cache_ttl`` seconds keyed by
+    (master key id, wrapped KEK). Thread-safe. ``clear()`` drops both
+    caches (e.g. after revoking a master key).
+    """
+
+    def __init__(self, kms: Any, *, kek_ttl: float = DEFAULT_KEK_TTL, cache_ttl: float = DEFAULT_KEK_TTL,
+                 default_master_key: str | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not (callable(getattr(kms, "wrap_key", None)) and callable(getattr(kms, "unwrap_key", None))):
+            raise TypeError("kms must have wrap_key(key_bytes, master_key_identifier) and "
+                            "unwrap_key(wrapped_key, master_key_identifier)")
+        self.kms = kms
+        self.kek_ttl = float(kek_ttl)
+        self.cache_ttl = float(cache_ttl)
+        self._default = default_master_key
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._writer_keks: dict[str, _Kek] = {}
+        self._reader_keks: dict[tuple[str, str], tuple[bytes, float]] = {}
+
+    @property
+    def default_master_key(self) -> str | None:
+        return self._default or getattr(self.kms, "default", None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._writer_keks.clear()
+            self._reader_keks.clear()
+
+    def _random(self, n: int) -> bytes:
+        """All randomness of the envelope and header (a seam for test vectors)."""
+        return os.urandom(n)
+
+    def _writer_kek(self, master_key_id: str) -> _Kek:
+        now = self._clock()
+        with self._lock:
+            kek = self._writer_keks.get(master_key_id)
+            if kek is not None and now < kek.expires:
+                return kek
+            key, kek_id = self._random(H.KEY_SIZE), self._random(H.KEK_ID_SIZE)
+            wrapped = _kms_wrap(self.kms, key, master_key_id)
+            kek = _Kek(kek_id, wrapped, key, now + self.kek_ttl)
+            self._writer_keks[master_key_id] = kek
+            self._reader_keks[(master_key_id, wrapped)] = (key, now + self.cache_ttl)
+            return kek
+
+    def _reader_kek(self, master_key_id: str, wrapped: str) -> bytes:
+        now = self._clock()
+        with self._lock:
+            hit = self._reader_keks.get((master_key_id, wrapped))
+            if hit is not None and now < hit[1]:
+                return hit[0]
+            key = _kms_unwrap(self.kms, wrapped, master_key_id)
+            self._reader_keks[(master_key_id, wrapped)] = (key, now + self.cache_ttl)
+            return key
+
+    def wrap_dek(self, dek: bytes, master_key_id: str) -> DekSlot:
+        """Wrap ``dek`` under the current KEK of ``master_key_id``.
+
+        The DEK nonce is random: with a KEK rotated every ``kek_ttl`` seconds,
+        far fewer than 2**32 DEKs are wrapped under one KEK."""
+        if not isinstance(master_key_id, str):
+            raise TypeError("master key identifier must be a str")
+        if len(master_key_id.encode("utf-8")) > H.MASTER_KEY_ID_MAX:
+            raise ValueError(f"master key identifier is longer than {H.MASTER_KEY_ID_MAX} bytes")
+        kek = self._writer_kek(master_key_id)
+        dek_nonce = self._random(H.DEK_NONCE_SIZE)
+        wrapped_dek = AESGCM(kek.key).encrypt(dek_nonce, dek, H.dek_wrap_aad(kek.kek_id))
+        return DekSlot(kek.kek_id, master_key_id, kek.wrapped, dek_nonce, wrapped_dek)
+
+    def seal_header(self, master_key_id: str, segment_log2: int, aad: bytes | None) -> tuple[H.Header, bytes]:
+        """A new file's authenticated header and its segment key K_seg.
+
+        Randomness is drawn in this order (test vectors rely on it): KEK (32)
+        and KEK id (16) when a new KEK is made, DEK (32), DEK nonce (12),
+        salt (32), nonce prefix (7)."""
+        if not H.MIN_SEGMENT_LOG2 <= segment_log2 <= H.MAX_SEGMENT_LOG2:
+            raise ValueError("segment_log2 out of range")
+        self._writer_kek(master_key_id)
+        dek = self._random(H.KEY_SIZE)
+        slot = self.wrap_dek(dek, master_key_id)
+        salt, prefix = self._random(H.SALT_SIZE), self._random(H.PREFIX_SIZE)
+        header = _header_with_slot(segment_log2, salt, prefix, slot)
+        k_seg, k_hdr = H.derive_keys(dek, header, aad)
+        return replace(header, mac=H.compute_mac(k_hdr, header.body())), k_seg
+
+    def open_header(self, data: bytes | memoryview, aad: bytes | None) -> tuple[H.Header, bytes]:
+        """Parse and authenticate a header; returns it and K_seg.
+
+        Order: parse (FormatError family), KEK (KMS), DEK (IntegrityError),
+        derive, header MAC (IntegrityError)."""
+        header = H.parse(data)
+        dek = self.unwrap_dek(header)
+        k_seg, k_hdr = H.derive_keys(dek, header, aad)
+        H.verify_mac(k_hdr, header)
+        return header, k_seg
+
+    def rewrap_header(self, data: bytes | memoryview, aad: bytes | None, *, new_keys: KeyManager | None = None,
+                      new_master_key: str | None = None) -> bytes:
+        """Authenticate a header, then re-wrap its DEK under ``new_master_key``
+        (default: the same name, i.e. its newest version) via ``new_keys``
+        (default: this manager) and recompute the MAC. Segments are unchanged
+        because the DEK, salt and prefix are."""
+        header = H.parse(data)
+        dek = self.unwrap_dek(header)
+        _, k_hdr = H.derive_keys(dek, header, aad)
+        H.verify_mac(k_hdr, header)
+        target = new_keys or self
+        slot = target.wrap_dek(dek, new_master_key or header.master_key_id)
+        fresh = _header_with_slot(header.segment_log2, header.salt, header.nonce_prefix, slot)
+        return replace(fresh, mac=H.compute_mac(k_hdr, fresh.body())).pack()
+
+    def unwrap_dek(self, header: H.Header) -> bytes:
+        """The DEK of a parsed header (KEK from cache or KMS)."""
+        kek = self._reader_kek(header.master_key_id, header.wrapped_kek)
+        try:
+            return AESGCM(kek).decrypt(header.dek_nonce, header.wrapped_dek, H.dek_wrap_aad(header.kek_id))
+        except InvalidTag:
+            raise IntegrityError("sealed file key slot failed authentication "
+                                 "(tampered header or wrong master key)") from None
+
+    def __repr__(self) -> str:
+        return f"KeyManager(kms={type(self.kms).__name__}, kek_ttl={self.kek_ttl})"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("KeyManager caches key material and cannot be pickled")
+
+
+def _header_with_slot(segment_log2: int, salt: bytes, prefix: bytes, slot: DekSlot) -> H.Header:
+    return H.Header(segment_log2=segment_log2, salt=salt, nonce_prefix=prefix, kek_id=slot.kek_id,
+                    master_key_id=slot.master_key_id, wrapped_kek=slot.wrapped_kek,
+                    dek_nonce=slot.dek_nonce, wrapped_dek=slot.wrapped_dek)
+
+
+def _kms_wrap(kms: Any, key: bytes, master_key_id: str) -> str:
+    try:
+        wrapped = kms.wrap_key(key, master_key_id)
+    except SealioError:
+        raise
+    except Exception as e:  # the KEK was an argument: report only the type
+        raise KmsError(f"KMS wrap_key failed for master key {master_key_id!r} ({type(e).__name__})") from None
+    if isinstance(wrapped, bytes):
+        wrapped = wrapped.decode("ascii", "replace")
+    if not isinstance(wrapped, str) or not 1 <= len(wrapped) <= H.WRAPPED_KEK_MAX or \
+            not all(" " <= c <= "~" for c in wrapped):
+        raise KmsError(f"KMS wrap_key must return 1..{H.WRAPPED_KEK_MAX} printable ASCII characters")
+    return wrapped
+
+
+def _kms_unwrap(kms: Any, wrapped: str, master_key_id: str) -> bytes:
+    try:
+        key = kms.unwrap_key(wrapped, master_key_id)
+    except SealioError:
+        raise
+    except Exception as e:
+        raise KmsError(f"KMS unwrap_key failed for master key {master_key_id!r}: "
+                       f"{type(e).__name__}: {e}") from None
+    if not isinstance(key, (bytes, bytearray)) or len(key) != H.KEY_SIZE:
+        raise IntegrityError("KMS returned a KEK that is not 32 bytes (wrong master key?)")
+    return bytes(key)
+
+
+_managers: weakref.WeakKeyDictionary[Any, KeyManager] = weakref.WeakKeyDictionary()
+_managers_lock = threading.Lock()
+
+
+def key_manager(keys: Any) -> KeyManager:
+    """The :class:`KeyManager` for ``keys``: itself, or one shared per KMS
+    client object so that repeated ``sealio.open(..., keys=kms)`` calls share
+    the KEK caches (a client that cannot be weakly referenced gets a fresh
+    manager, i.e. one KMS call per file)."""
+    if isinstance(keys, KeyManager):
+        return keys
+    with _managers_lock:
+        try:
+            mgr = _managers.get(keys)
+        except TypeError:
+            return KeyManager(keys)
+        if mgr is None:
+            mgr = KeyManager(keys)
+            _managers[keys] = mgr
+        return mgr
+
+
+# ------------------------------------------------------------- pyarrow
+
+
+def pyarrow_kms_client(kms: Any) -> Any:
+    """Wrap any sealio KMS client (e.g. :class:`LocalKeyring`) as a
+    ``pyarrow.parquet.encryption.KmsClient`` instance, for pyarrow's
+    ``CryptoFactory`` (which insists on that class)."""
+    import pyarrow.parquet.encryption as pe
+
+    class _Adapter(pe.KmsClient):  # type: ignore[misc]
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self._inner = inner
+
+        def wrap_key(self, key_bytes: bytes, master_key_identifier: str) -> str:
+            return self._inner.wrap_key(key_bytes, master_key_identifier)
+
+        def unwrap_key(self, wrapped_key: str, master_key_identifier: str) -> bytes:
+            return self._inner.unwrap_key(wrapped_key, master_key_identifier)
+
+    return _Adapter(kms)
+
+
+def pyarrow_kms_client_factory(kms: Any) -> Callable[[Any], Any]:
+    """A ``kms_client_factory`` for ``pyarrow.parquet.encryption.CryptoFactory``."""
+    return lambda _config: pyarrow_kms_client(kms)
