@@ -16,6 +16,8 @@ from sealio.errors import (
     SealioError,
     UnsupportedFormatError,
 )
+from sealio.keys import KeyManager, KmsClient, LocalKeyring
+from sealio.streams import SealedReader, SealedWriter, open, rewrap
 
 __version__ = "0.1.0"
 
@@ -23,10 +25,17 @@ __all__ = [
     "FormatError",
     "IntegrityError",
     "KernelUnavailableError",
+    "KeyManager",
     "KeyNotFoundError",
+    "KmsClient",
     "KmsError",
+    "LocalKeyring",
     "NotSealedError",
+    "SealedReader",
+    "SealedWriter",
     "SealioError",
     "UnsupportedFormatError",
+    "open",
+    "rewrap",
     "__version__",
 ]
