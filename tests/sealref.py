@@ -133,10 +133,10 @@ def parse_header(data: bytes) -> Parsed:
         raise RefError("payload", "truncated header")
     if data[8] != 1 or data[9] != 1:
         raise RefError("unsupported", "version or suite")
-    if struct.unpack(">I", data[12:16])[0] != HEADER:
-        raise RefError("format", "header size")
     if len(data) < HEADER:
         raise RefError("payload", "truncated header")
+    if struct.unpack(">I", data[12:16])[0] != HEADER:
+        raise RefError("format", "header size")
     h = data[:HEADER]
     if not 12 <= h[10] <= 22 or h[11] or h[55]:
         raise RefError("format", "segment size or reserved byte")

@@ -165,11 +165,11 @@ def parse(data: bytes | memoryview) -> Header:
             f"sealed file format version {version} is not supported (this sealio reads version {VERSION})")
     if suite != SUITE_AES256GCM_HKDF_SHA256_STREAM:
         raise UnsupportedFormatError(f"sealed file cipher suite {suite} is not supported")
+    if len(data) < HEADER_SIZE:
+        raise IntegrityError("sealed file is truncated inside its header")
     (header_size,) = struct.unpack_from(">I", data, OFF_HEADER_SIZE)
     if header_size != HEADER_SIZE:
         raise FormatError(f"header size field is {header_size}, version 1 requires {HEADER_SIZE}")
-    if len(data) < HEADER_SIZE:
-        raise IntegrityError("sealed file is truncated inside its header")
     log2 = data[OFF_SEGMENT_LOG2]
     if not MIN_SEGMENT_LOG2 <= log2 <= MAX_SEGMENT_LOG2:
         raise FormatError(f"segment size 2**{log2} is outside 4 KiB..4 MiB")

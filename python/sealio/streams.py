@@ -596,9 +596,11 @@ class SealedWriter(io.RawIOBase):
                  aad: bytes | str | None = None, segment_size: int | None = None,
                  threads: int | None = None) -> None:
         super().__init__()
+        self.name = str(getattr(file, "name", "<file object>"))
+        self._written = 0
         mgr = key_manager(keys)
-        master = master_key or mgr.default_master_key
-        if not master:
+        master = master_key if master_key is not None else mgr.default_master_key
+        if master is None:
             raise ValueError("writing needs master_key= (or a keyring with a default master key)")
         log2 = H.DEFAULT_SEGMENT_LOG2 if segment_size is None else H.segment_size_log2(segment_size)
         header, k_seg = mgr.seal_header(master, log2, _aad_bytes(aad))

@@ -1,0 +1,140 @@
+"""Header layout, strict parsing, key derivation and the size arithmetic."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import sealio
+import sealref
+from sealio import _header as H
+
+VECTOR = json.loads((Path(__file__).resolve().parent / "data" / "format" / "05-aad-multi.json")
+                    .read_text(encoding="utf-8"))
+FILE = bytes.fromhex(VECTOR["file"])
+HDR = FILE[:H.HEADER_SIZE]
+
+
+def test_layout_constants_match_format_md() -> None:
+    assert H.MAGIC == bytes.fromhex("895345414c494f0a")
+    offsets = [(H.OFF_VERSION, 8), (H.OFF_SUITE, 9), (H.OFF_SEGMENT_LOG2, 10), (H.OFF_HEADER_SIZE, 12),
+               (H.OFF_SALT, 16), (H.OFF_PREFIX, 48), (H.OFF_KEK_ID, 56), (H.OFF_MKID_LEN, 72),
+               (H.OFF_MKID, 73), (H.OFF_WKEK_LEN, 233), (H.OFF_WKEK, 235), (H.OFF_DEK_NONCE, 932),
+               (H.OFF_WRAPPED_DEK, 944), (H.OFF_MAC, 992)]
+    for got, want in offsets:
+        assert got == want
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "FORMAT.md").read_text(encoding="utf-8")
+    for _, off in offsets:
+        assert f"| {off:3d} |" in doc or f"|{off:4d} |" in doc
+
+
+def test_parse_roundtrip() -> None:
+    h = H.parse(HDR)
+    assert h.segment_size == 4096 and h.master_key_id == "test-master"
+    assert h.pack() == HDR
+    assert dataclasses.replace(h, raw_body=None).body() == HDR[:992]
+
+
+@pytest.mark.parametrize("length", list(range(0, 40)) + [100, 500, 1000, 1023])
+def test_every_short_prefix_is_refused_cleanly(length: int) -> None:
+    """A cut header is truncation (or not sealed when nothing is left), never a crash."""
+    err = sealio.NotSealedError if length == 0 else sealio.IntegrityError
+    with pytest.raises(err):
+        H.parse(HDR[:length])
+    with pytest.raises(sealref.RefError) as ref:
+        sealref.parse_header(HDR[:length])
+    assert ref.value.kind == ("not_sealed" if length == 0 else "payload")
+
+
+def test_parse_rejects_malformed_fields() -> None:
+    def bad(**changes: int) -> bytes:
+        b = bytearray(HDR)
+        for off, value in changes.items():
+            b[int(off[1:])] = value
+        return bytes(b)
+
+    cases = {
+        "segment 2**11": bad(o10=11), "segment 2**23": bad(o10=23),
+        "header_size": bad(o15=1), "mkid_len 161": bad(o72=161),
+        "mkid padding": bad(o200=1), "wkek_len 0": bad(o233=0, o234=0),
+        "wkek_len 698": bad(o233=2, o234=0xBA), "wkek control char": bad(o240=0x0A),
+        "mkid invalid utf8": bad(o73=0xFF),
+    }
+    for name, data in cases.items():
+        with pytest.raises(sealio.FormatError) as err:
+            H.parse(data)
+        assert type(err.value) is sealio.FormatError, name
+        with pytest.raises(sealref.RefError) as ref:
+            sealref.parse_header(data)
+        assert ref.value.kind == "format", name
+
+
+def test_derivation_binds_every_input() -> None:
+    h = H.parse(HDR)
+    dek = bytes(range(32))
+    base = H.derive_keys(dek, h, b"a")
+    variants = [
+        H.derive_keys(dek, h, b"b"),
+        H.derive_keys(dek, h, None),
+        H.derive_keys(bytes(32), h, b"a"),
+        H.derive_keys(dek, dataclasses.replace(h, segment_log2=13), b"a"),
+        H.derive_keys(dek, dataclasses.replace(h, salt=bytes(32)), b"a"),
+        H.derive_keys(dek, dataclasses.replace(h, nonce_prefix=bytes(7)), b"a"),
+    ]
+    assert H.derive_keys(dek, h, None) == H.derive_keys(dek, h, b"")
+    for v in variants[2:]:
+        assert v[0] != base[0] and v[1] != base[1]
+    assert variants[0] != base
+
+
+@pytest.mark.parametrize("seg", [4096, 8192])
+def test_size_arithmetic_is_a_bijection(seg: int) -> None:
+    """Exhaustive over file sizes up to four segments: valid exactly at
+    sealed_size(L), and layout() inverts it."""
+    valid = {H.sealed_size(n, seg): n for n in range(0, 4 * seg + 2)}
+    for f in range(0, H.HEADER_SIZE + 4 * (seg + 16) + 2):
+        if f in valid:
+            assert H.layout(f, seg)[0] == valid[f]
+            assert sealref.plaintext_size(f, seg)[0] == valid[f]
+        else:
+            with pytest.raises(sealio.IntegrityError):
+                H.layout(f, seg)
+            with pytest.raises(sealref.RefError):
+                sealref.plaintext_size(f, seg)
+
+
+@given(st.integers(0, 1 << 44), st.integers(12, 22))
+def test_size_arithmetic_large(n: int, log2: int) -> None:
+    seg = 1 << log2
+    f = H.sealed_size(n, seg)
+    plain, count = H.layout(f, seg)
+    assert plain == n and count == max(1, -(-n // seg))
+    assert sealref.plaintext_size(f, seg) == (plain, count)
+
+
+def test_segment_count_limit() -> None:
+    seg = 4096
+    f = H.sealed_size((1 << 32) * seg, seg)
+    assert H.layout(f, seg)[1] == 1 << 32
+    with pytest.raises(sealio.FormatError):
+        H.layout(f + 17, seg)  # one segment more than 2**32
+
+
+def test_segment_size_argument() -> None:
+    assert H.segment_size_log2(4096) == 12 and H.segment_size_log2(4 << 20) == 22
+    for bad in (0, 2048, 8 << 20, 5000, -4096, True):
+        with pytest.raises(ValueError):
+            H.segment_size_log2(bad)
+
+
+def test_writer_refuses_oversized_key_slot() -> None:
+    h = H.parse(HDR)
+    with pytest.raises(ValueError):
+        dataclasses.replace(h, master_key_id="x" * 161, raw_body=None).pack()
+    with pytest.raises(ValueError):
+        dataclasses.replace(h, wrapped_kek="x" * 698, raw_body=None).pack()
