@@ -12,6 +12,7 @@ the destination directory, fsync, rename).
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import os
@@ -41,6 +42,11 @@ def default_threads() -> int:
     env = os.environ.get("SEALIO_THREADS")
     if env:
         return max(1, int(env))
+    return _cpus()
+
+
+@functools.lru_cache(maxsize=1)
+def _cpus() -> int:
     return max(1, os.cpu_count() or 1)
 
 
@@ -441,6 +447,8 @@ class SealedReader(io.RawIOBase):
         """Decrypt ``nsegs`` segments from plaintext offset ``start`` into w."""
         end = min(self._size, start + nsegs * self._seg)
         w.start, w.end, w.error = start, end, None
+        if len(w.buf) < end - start:  # windows grow with the read-ahead
+            w.buf = bytearray(max(end - start, min(2 * len(w.buf), self._ra_max * self._seg)))
         try:
             self._read_range(start, memoryview(w.buf)[:end - start], parallel=False)
         except IntegrityError as e:  # raised only if the reader gets there
@@ -448,7 +456,7 @@ class SealedReader(io.RawIOBase):
         return w
 
     def _new_window(self) -> _Window:
-        return _Window(bytearray(self._ra_max * self._seg))
+        return _Window(bytearray())
 
     def _drain_pending(self) -> _Window | None:
         if self._pending is None:
@@ -610,9 +618,9 @@ class SealedWriter(io.RawIOBase):
         self._prefix = header.nonce_prefix
         self._threads = default_threads() if threads is None else max(1, int(threads))
         self._cap = max(1, WRITE_BATCH // self._seg) * self._seg
-        self._buf = bytearray(self._cap)
+        self._buf = bytearray()  # grows to at most _cap: small files stay small
         self._fill = 0
-        self._out = bytearray(H.sealed_size(self._cap, self._seg) - H.HEADER_SIZE)
+        self._out = bytearray()
         self._index = 0
         self._written = 0
         self._done = False
@@ -648,6 +656,9 @@ class SealedWriter(io.RawIOBase):
         count = max(1, -(-len(plain) // self._seg))
         if self._index + count > H.MAX_SEGMENTS:
             raise ValueError("sealed file would exceed 2**32 segments; use a larger segment_size")
+        need = len(plain) + TAG * count
+        if len(self._out) < need:
+            self._out = bytearray(need)
         n = self._gcm.seal_segments_into(plain, self._out, self._seg, prefix=self._prefix,
                                          first_index=self._index, final=final, threads=self._threads)
         self._sink.write(memoryview(self._out)[:n])
@@ -661,7 +672,7 @@ class SealedWriter(io.RawIOBase):
         try:
             while len(mv):
                 if self._fill == self._cap:  # more data follows, so these are not final
-                    self._seal(memoryview(self._buf), final=False)
+                    self._seal(memoryview(self._buf)[:self._cap], final=False)
                     self._fill = 0
                 if self._fill == 0 and len(mv) > self._cap:
                     k = (len(mv) - 1) // self._cap  # keep >= 1 byte back for the final segment
@@ -670,6 +681,11 @@ class SealedWriter(io.RawIOBase):
                     mv = mv[k * self._cap:]
                     continue
                 take = min(self._cap - self._fill, len(mv))
+                if len(self._buf) < self._fill + take:
+                    grown = bytearray(min(self._cap, max(2 * len(self._buf), self._fill + take, self._seg)))
+                    grown[:self._fill] = self._buf[:self._fill]
+                    self._buf[:] = bytes(len(self._buf))
+                    self._buf = grown
                 self._buf[self._fill:self._fill + take] = mv[:take]
                 self._fill += take
                 mv = mv[take:]
