@@ -140,7 +140,11 @@ class _FileObjSource:
             readinto = getattr(self.f, "readinto", None)
             while done < len(view):
                 if readinto is not None:
-                    n = readinto(view[done:])
+                    try:
+                        n = readinto(view[done:])
+                    except NotImplementedError:
+                        readinto = None
+                        continue
                 else:
                     data = self.f.read(len(view) - done)
                     n = len(data)
