@@ -505,3 +505,42 @@ def test_killed_writer_never_leaves_a_readable_partial_file(tmp_path: Path) -> N
                 pass
             stray.unlink()
     assert outcomes[:3] == [False, False, False], "mid-write kills must leave nothing"
+
+
+def test_writes_of_every_shape_across_batches() -> None:
+    """Random write sizes around the segment and the 4 MiB batch: the batch
+    boundaries, the held-back final segment and direct sealing all agree."""
+    rng = random.Random(5)
+    seg = 4096
+    pt = pattern(21 << 20, 3)
+    sizes = []
+    total = 0
+    while total < len(pt):
+        n = rng.choice([1, 100, seg - 1, seg, seg + 1, 65536, (4 << 20) - 1, 4 << 20, (4 << 20) + 1, 5 << 20])
+        sizes.append(n)
+        total += n
+    data = seal_bytes(pt, seg, chunks=sizes)
+    assert sealref.unseal(data, KMS) == pt
+
+
+def test_sink_failure_in_background_write_publishes_nothing(tmp_path: Path) -> None:
+    class Failing(io.RawIOBase):
+        def __init__(self) -> None:
+            self.n = 0
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b: Any) -> int:
+            self.n += len(b)
+            if self.n > (9 << 20):
+                raise OSError(28, "No space left on device")
+            return len(b)
+
+    sink = Failing()
+    w = sealio.open(sink, "wb", keys=KMS, master_key="m", segment_size=4096)
+    with pytest.raises(OSError, match="No space"):
+        for _ in range(40):
+            w.write(pattern(1 << 20))
+        w.close()
+    assert w.closed
