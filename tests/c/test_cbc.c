@@ -522,7 +522,6 @@ static void test_multi_aligned(ctx_pool *p) {
         failed++;
         return;
     }
-    uint8_t *exp = malloc(stride);
     int bad = 0;
     for (size_t sk = 0; sk < sizeof skews / sizeof skews[0]; sk++) {
         for (int pad = 0; pad <= 1; pad++) {
@@ -567,7 +566,6 @@ static void test_multi_aligned(ctx_pool *p) {
         }
     }
     CHECK(!bad, "multi with page-aligned equal-size jobs: %d bad", bad);
-    free(exp);
     free(arena_in);
     free(arena_out);
 }
