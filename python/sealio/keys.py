@@ -580,12 +580,16 @@ _managers_lock = threading.Lock()
 
 
 def key_manager(keys: Any) -> KeyManager:
-    """The :class:`KeyManager` for ``keys``: itself, or one shared per KMS
+    """The :class:`KeyManager` for ``keys`` (a KeyManager, a KMS client, or a
+    KMS configuration string): itself, or one shared per KMS
     client object so that repeated ``sealio.open(..., keys=kms)`` calls share
     the KEK caches (a client that cannot be weakly referenced gets a fresh
     manager, i.e. one KMS call per file)."""
     if isinstance(keys, KeyManager):
         return keys
+    if isinstance(keys, str):  # a KMS configuration string, e.g. local:///path/keyring.json
+        from sealio.kms import KmsRef
+        keys = KmsRef(keys)
     with _managers_lock:
         try:
             mgr = _managers.get(keys)

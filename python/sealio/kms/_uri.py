@@ -1,0 +1,126 @@
+"""KMS configuration strings: ``scheme://...`` -> KMS client.
+
+Built-in: ``local:///abs/path/keyring.json`` (a :class:`~sealio.LocalKeyring`;
+a passphrase comes from ``$SEALIO_PASSPHRASE`` or the file named by
+``$SEALIO_PASSPHRASE_FILE``). Other backends register their schemes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from sealio.errors import KmsError
+from sealio.keys import LocalKeyring
+
+Factory = Callable[[str], Any]
+
+_factories: dict[str, Factory] = {}
+_clients: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def register_scheme(scheme: str, factory: Factory) -> None:
+    """Make ``from_uri`` build clients for ``scheme://...`` with ``factory(uri)``."""
+    _factories[scheme.lower()] = factory
+
+
+def schemes() -> list[str]:
+    return sorted(_factories)
+
+
+def _scheme(uri: str) -> str:
+    if not isinstance(uri, str):
+        raise TypeError(f"a KMS configuration must be a str, not {type(uri).__name__}")
+    scheme, sep, _ = uri.partition("://")
+    if not sep or not scheme:
+        raise KmsError(f"not a KMS configuration string: {uri!r} (expected scheme://..., "
+                       f"one of: {', '.join(schemes())})")
+    return scheme.lower()
+
+
+def from_uri(uri: str) -> Any:
+    """A new KMS client for ``uri`` (see :class:`KmsRef` for a cached, picklable one)."""
+    scheme = _scheme(uri)
+    factory = _factories.get(scheme)
+    if factory is None:
+        raise KmsError(f"unknown KMS scheme {scheme!r} in {uri!r} (known: {', '.join(schemes())})")
+    return factory(uri)
+
+
+def _passphrase_from_env() -> str | None:
+    text = os.environ.get("SEALIO_PASSPHRASE")
+    if text is not None:
+        return text
+    path = os.environ.get("SEALIO_PASSPHRASE_FILE")
+    if path:
+        return Path(path).expanduser().read_text().rstrip("\n")
+    return None
+
+
+def _local(uri: str) -> LocalKeyring:
+    parts = urlsplit(uri)
+    if parts.netloc not in ("", "localhost") or not parts.path or parts.query:
+        raise KmsError(f"a local keyring is configured as local:///absolute/path/keyring.json, not {uri!r}")
+    return LocalKeyring(unquote(parts.path), passphrase=_passphrase_from_env())
+
+
+register_scheme("local", _local)
+
+
+class KmsRef:
+    """A KMS client by configuration string: picklable (only the string
+    travels), equal and hashed by the string, and backed by one real client
+    per process, built on first use, so that workers rebuild keys from
+    configuration instead of receiving them."""
+
+    __slots__ = ("uri", "__weakref__")
+
+    def __init__(self, uri: str) -> None:
+        _scheme(uri)
+        self.uri = uri
+
+    @property
+    def client(self) -> Any:
+        with _lock:
+            client = _clients.get(self.uri)
+            if client is None:
+                client = _clients[self.uri] = from_uri(self.uri)
+            return client
+
+    @property
+    def default(self) -> str | None:
+        """The default master key of the backend (a keyring's default, or the
+        key a URI names), used when a writer is given none."""
+        return getattr(self.client, "default", None)
+
+    def wrap_key(self, key_bytes: bytes, master_key_identifier: str) -> str:
+        return self.client.wrap_key(key_bytes, master_key_identifier)
+
+    def unwrap_key(self, wrapped_key: str, master_key_identifier: str) -> bytes:
+        return self.client.unwrap_key(wrapped_key, master_key_identifier)
+
+    @staticmethod
+    def forget(uri: str | None = None) -> None:
+        """Drop cached clients (all, or one), e.g. after a keyring file changed."""
+        with _lock:
+            if uri is None:
+                _clients.clear()
+            else:
+                _clients.pop(uri, None)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KmsRef) and other.uri == self.uri
+
+    def __hash__(self) -> int:
+        return hash(("KmsRef", self.uri))
+
+    def __repr__(self) -> str:
+        return f"KmsRef({self.uri!r})"
+
+    def __reduce__(self) -> Any:
+        return (KmsRef, (self.uri,))
