@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 import threading
 from typing import Any
@@ -77,6 +78,7 @@ class AwsKms:
         self.endpoint_url = endpoint_url
         self._botocore = botocore
         try:
+            region = region or os.environ.get("AWS_REGION") or None  # else AWS_DEFAULT_REGION, config files
             session = boto3.session.Session(profile_name=profile, region_name=region)
             config = botocore.config.Config(
                 connect_timeout=self.policy.timeout, read_timeout=self.policy.timeout,
