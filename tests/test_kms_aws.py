@@ -98,6 +98,21 @@ def test_missing_credentials_are_an_authentication_error(moto, alias, monkeypatc
         client.wrap_key(b"k" * 32, alias)
 
 
+def test_rejected_credentials_are_an_authentication_error_and_not_retried(alias, tmp_path):
+    from servers.moto import start_moto
+
+    strict = start_moto(tmp_path, env={"INITIAL_NO_AUTH_ACTION_COUNT": "0"})  # moto checks keys now
+    try:
+        with faulty_proxy(strict.url) as proxy:
+            client = AwsKms(alias, region=REGION, endpoint_url=proxy.url, policy=FAST)
+            with pytest.raises(KmsAuthError, match="refused the credentials"):
+                client.wrap_key(b"k" * 32, alias)
+            assert proxy.forwarded == 1
+    finally:
+        strict.server.stop()
+    assert strict.server.proc.returncode is not None
+
+
 @pytest.mark.parametrize("uri", [
     "aws-kms://AKIA:secret@alias/x?region=us-east-1",
     "aws-kms://alias/x?region=us-east-1&aws_secret_access_key=secret",

@@ -3,6 +3,7 @@ session: ``moto`` fixture -> :class:`Moto`."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 import urllib.request
 from dataclasses import dataclass
@@ -42,13 +43,15 @@ def _ready(url: str) -> bool:
         return False
 
 
-def start_moto(workdir: Path) -> Moto:
+def start_moto(workdir: Path, env: dict[str, str] | None = None) -> Moto:
+    """``env``: extra environment, e.g. ``INITIAL_NO_AUTH_ACTION_COUNT=0`` to
+    make moto check credentials (off by default)."""
     exe = find_tool("moto_server")
     if exe is None:
         pytest.fail("moto_server is missing: pip install 'moto[server]' (it is in the test extra)")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = ServerProcess([exe, "-H", "127.0.0.1", "-p", str(port)], env=None, log=workdir / "moto.log",
+    server = ServerProcess([exe, "-H", "127.0.0.1", "-p", str(port)], env={**os.environ, **(env or {})}, log=workdir / "moto.log",
                            ready=lambda: _ready(url), stop_timeout=5.0)
     return Moto(url, server)
 

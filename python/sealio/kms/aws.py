@@ -162,7 +162,7 @@ class AwsKms:
             detail = f"{code}{': ' + msg if msg else ''}"
             if code in _TRANSIENT_CODES or status >= 500 or status == 429:
                 return Transient(f"{where} answered {detail or status}")
-            if code in _AUTH_CODES:
+            if code in _AUTH_CODES or status in (401, 403):
                 return KmsAuthError(f"{what}: {where} refused the credentials or their permissions ({detail})")
             if code == "NotFoundException":
                 return KeyNotFoundError(f"{what}: {where} has no such key ({detail})")
