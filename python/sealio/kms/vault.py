@@ -48,7 +48,10 @@ def token_from_environment() -> str | None:
         if value:
             return value
     named = os.environ.get("SEALIO_VAULT_TOKEN_FILE")
-    path = Path(named).expanduser() if named else Path.home() / ".vault-token"
+    try:
+        path = Path(named).expanduser() if named else Path.home() / ".vault-token"
+    except RuntimeError:  # no home directory to look in
+        return None
     try:
         value = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
