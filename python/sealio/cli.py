@@ -262,7 +262,7 @@ def _transform(args: argparse.Namespace, one: Callable[[Path, Path, str, Progres
             _report(s, e)
         finally:
             prog.finish()
-    _say(args, f"{verb}ed {len(pairs) - failures} of {len(pairs)} file(s), {_human(total)}")
+    _say(args, f"{verb}ed {len(pairs) - failures} of {len(pairs)} file(s) ({_human(total)} read)")
     return EXIT_FAIL if failures else EXIT_OK
 
 
