@@ -76,3 +76,18 @@ class KmsUnavailableError(KmsError):
 class KeyDisabledError(KmsError):
     """The master key, or the version that wrapped this key, is disabled
     (e.g. below Vault's ``min_decryption_version``, or a disabled AWS KMS key)."""
+
+
+# --- BigDL PPML compatibility (sealio.bigdl): warnings, not failures
+
+
+class WeakKeyWarning(UserWarning):
+    """A key source yields an AES key with far less entropy than its length
+    (BigDL uses the *text* of a data-key string as key bytes)."""
+
+
+class UnverifiedDataWarning(UserWarning):
+    """Plaintext is returned without an integrity check: a format without a
+    MAC (BigDL native CBC) or an explicit ``verify_mac=False`` salvage read."""
+
+__all__ += ["WeakKeyWarning", "UnverifiedDataWarning"]

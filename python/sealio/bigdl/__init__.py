@@ -1,0 +1,27 @@
+"""BigDL PPML compatibility: read and write its encrypted files and keys.
+
+Unlike BigDL, the HMAC of every part file is verified before plaintext is
+returned (``verify_mac=False`` is the explicit, warned salvage opt-out).
+See docs/BIGDL.md.
+"""
+
+from __future__ import annotations
+
+from sealio.bigdl.common import CommonWriter, open_common, read_header
+from sealio.bigdl.keys import KeySource, PlaintextPrimaryKey, SimpleKms, split_data_key
+from sealio.bigdl.meta import read_meta, write_meta
+from sealio.bigdl.parts import encrypt_parts, write_directory
+
+__all__ = [
+    "CommonWriter",
+    "KeySource",
+    "PlaintextPrimaryKey",
+    "SimpleKms",
+    "encrypt_parts",
+    "open_common",
+    "read_header",
+    "read_meta",
+    "split_data_key",
+    "write_directory",
+    "write_meta",
+]
