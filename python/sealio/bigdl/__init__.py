@@ -8,12 +8,19 @@ See docs/BIGDL.md.
 from __future__ import annotations
 
 from sealio.bigdl.common import CommonWriter, open_common, read_header
+from sealio.bigdl.formats import FORMATS, detect_format, open_legacy, open_native, open_part, part_files
 from sealio.bigdl.keys import KeySource, PlaintextPrimaryKey, SimpleKms, split_data_key
 from sealio.bigdl.meta import read_meta, write_meta
 from sealio.bigdl.parts import encrypt_parts, write_directory
 
 __all__ = [
     "CommonWriter",
+    "FORMATS",
+    "detect_format",
+    "open_legacy",
+    "open_native",
+    "open_part",
+    "part_files",
     "KeySource",
     "PlaintextPrimaryKey",
     "SimpleKms",
