@@ -505,6 +505,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     "inspect, verify, decrypt and compare them, printing each command.")
     sp.add_argument("--keep", metavar="DIR", help="work under DIR and keep the files")
     sp.set_defaults(func=cmd_demo)
+
+    from sealio.cli_bigdl import register as register_bigdl  # BigDL PPML compatibility
+
+    register_bigdl(sub)
     return p
 
 
