@@ -7,6 +7,8 @@ See docs/BIGDL.md.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sealio.bigdl.common import CommonWriter, open_common, read_header
 from sealio.bigdl.formats import FORMATS, detect_format, open_legacy, open_native, open_part, part_files
 from sealio.bigdl.keys import KeySource, PlaintextPrimaryKey, SimpleKms, split_data_key
@@ -15,6 +17,10 @@ from sealio.bigdl.parts import encrypt_parts, write_directory
 
 __all__ = [
     "CommonWriter",
+    "bigdl_batches",
+    "bigdl_dataset",
+    "open_bigdl_file",
+    "read_bigdl_csv",
     "FORMATS",
     "detect_format",
     "open_legacy",
@@ -32,3 +38,14 @@ __all__ = [
     "write_directory",
     "write_meta",
 ]
+
+
+_LAZY = {"bigdl_batches", "bigdl_dataset", "open_bigdl_file", "read_bigdl_csv"}
+
+
+def __getattr__(name: str) -> Any:  # pyarrow is imported only when a dataset is read
+    if name in _LAZY:
+        from sealio.bigdl import dataset
+
+        return getattr(dataset, name)
+    raise AttributeError(f"module 'sealio.bigdl' has no attribute {name!r}")
