@@ -161,3 +161,23 @@ def legacy_decrypt(data_key: str, version: str, blob: bytes) -> bytes:
 def meta_text(encrypted_data_key: str) -> str:
     """Jackson's pretty print of the per-directory .meta file."""
     return '{\n  "encryptedDataKey" : "' + encrypted_data_key + '"\n}\n'
+
+
+def inmemory_kms_wrap(master: bytes, key: bytes, master_id: str, nonce: bytes) -> str:
+    """parquet-mr InMemoryKMS: base64(nonce || AES-GCM(master, key, aad=id) || tag)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return base64.b64encode(nonce + AESGCM(master).encrypt(nonce, key, master_id.encode())).decode()
+
+
+def inmemory_kms_unwrap(master: bytes, wrapped: str, master_id: str) -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    blob = base64.b64decode(wrapped)
+    return AESGCM(master).decrypt(blob[:12], blob[12:], master_id.encode())
+
+
+def parquet_master_keys(data_key: str) -> dict[str, bytes]:
+    """BigDL's key.list: footerKey = text[0:16], key1 = text[16:32]."""
+    raw = data_key.encode("utf-8")
+    return {"footerKey": raw[0:16], "key1": raw[16:32]}
