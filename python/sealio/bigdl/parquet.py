@@ -62,11 +62,11 @@ class BigdlInMemoryKms(pe.KmsClient):
         return base64.b64encode(nonce + ct).decode()
 
     def unwrap_key(self, wrapped_key: str, master_key_identifier: str) -> bytes:
-        blob = base64.b64decode(wrapped_key)
         try:
+            blob = base64.b64decode(wrapped_key, validate=True)
             return self._master(master_key_identifier).decrypt(blob[:12], blob[12:],
                                                                master_key_identifier.encode())
-        except InvalidTag:
+        except (InvalidTag, ValueError):
             raise IntegrityError("a Parquet key does not unwrap under this BigDL data key") from None
 
     def __repr__(self) -> str:
@@ -104,12 +104,14 @@ def read_bigdl_parquet(directory: str | os.PathLike[str], keys: KeySource) -> pa
     parts = sorted(p for p in d.iterdir() if p.suffix == ".parquet" and not p.name.startswith((".", "_")))
     if not parts:
         raise FormatError(f"{d}: no .parquet part files")
-    try:
-        return pa.concat_tables([pq.read_table(p, decryption_properties=props) for p in parts])
-    except OSError as e:
-        if "decrypt" in str(e).lower() or "tag" in str(e).lower() or "auth" in str(e).lower():
-            raise IntegrityError(f"{d}: Parquet decryption failed (tampered or wrong key)") from None
-        raise
+    tables = []
+    for p in parts:
+        try:
+            tables.append(pq.read_table(p, decryption_properties=props))
+        except (OSError, pa.ArrowException) as e:  # GCM tag, length or structure failures alike
+            raise IntegrityError(f"{p}: Parquet decryption failed: tampered, truncated or the wrong key "
+                                 f"({type(e).__name__})") from None
+    return pa.concat_tables(tables)
 
 
 def write_bigdl_parquet(table: pa.Table, directory: str | os.PathLike[str], keys: KeySource, *,
