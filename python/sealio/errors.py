@@ -16,6 +16,7 @@ __all__ = [
     "KeyNotFoundError",
     "KmsError",
     "KernelUnavailableError",
+    "ConfigurationError",
 ]
 
 
@@ -56,3 +57,8 @@ class KmsError(SealioError):
 class KernelUnavailableError(SealioError, RuntimeError):
     """A forced kernel (``SEALIO_KERNEL``) needs CPU features this machine
     lacks, or the native extension is not built."""
+
+
+class ConfigurationError(SealioError, ValueError):
+    """An option or configuration is invalid, or would carry a secret where
+    only configuration belongs (Spark options, URLs, pickles)."""
