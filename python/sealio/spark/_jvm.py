@@ -99,4 +99,6 @@ def native_pme_conf(keys: str, *, prefix: str = "spark.hadoop.") -> Mapping[str,
         f"{prefix}parquet.crypto.factory.class": CRYPTO_FACTORY_CLASS,
         f"{prefix}parquet.encryption.kms.client.class": KMS_CLIENT_CLASS,
         f"{prefix}sealio.kms": keys,
+        # parquet-java caches KMS clients by instance id: one id per keyring
+        f"{prefix}parquet.encryption.kms.instance.id": keys,
     }
