@@ -27,7 +27,15 @@ def _csv_read_options(options: Options, names: Sequence[str] | None) -> pacsv.Re
     return pacsv.ReadOptions(autogenerate_column_names=not options.header, block_size=8 << 20)
 
 
+def _csv_type(t: pa.DataType) -> pa.DataType:
+    """Parse zone-less CSV timestamps as naive; :func:`conform` then reads
+    them as UTC (a text with an offset is converted by pyarrow)."""
+    return pa.timestamp(t.unit) if pa.types.is_timestamp(t) and t.tz is not None else t
+
+
 def _csv_convert(options: Options, types: dict[str, pa.DataType] | None) -> pacsv.ConvertOptions:
+    if types is not None:
+        types = {k: _csv_type(v) for k, v in types.items()}
     return pacsv.ConvertOptions(column_types=types, null_values=[options.null_value],
                                 strings_can_be_null=True, quoted_strings_can_be_null=False)
 
