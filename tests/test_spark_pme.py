@@ -66,18 +66,27 @@ def ring(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(d / "keyring.json")
 
 
-def factory(path: str) -> pe.CryptoFactory:
-    return pe.CryptoFactory(lambda _config: KeyringWrapClient(path))
+class OldVersionWrapClient(KeyringWrapClient):
+    """Wraps with the oldest version: a file written before a rotation."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.keys = {name: versions[::-1] for name, versions in self.keys.items()}
+
+
+def factory(path: str, client: type = KeyringWrapClient) -> pe.CryptoFactory:
+    return pe.CryptoFactory(lambda _config: client(path))
 
 
 TABLE = pa.table({"id": pa.array(range(1000), pa.int64()), "age": pa.array([i % 50 for i in range(1000)], pa.int64()),
                   "name": [f"n{i}" for i in range(1000)]})
 
 
-def test_pyarrow_written_pme_read_by_spark_native(spark, ring: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("client", [KeyringWrapClient, OldVersionWrapClient])
+def test_pyarrow_written_pme_read_by_spark_native(spark, ring: str, tmp_path: Path, client: type) -> None:  # type: ignore[no-untyped-def]
     enc = pe.EncryptionConfiguration(footer_key="footer", column_keys={"cols": ["age"]},
                                      cache_lifetime=timedelta(minutes=5))
-    props = factory(ring).file_encryption_properties(pe.KmsConnectionConfig(), enc)
+    props = factory(ring, client).file_encryption_properties(pe.KmsConnectionConfig(), enc)
     pq.write_table(TABLE, tmp_path / "t.parquet", encryption_properties=props)
     with pytest.raises(OSError):  # encrypted footer: unreadable without keys
         pq.read_table(tmp_path / "t.parquet")
