@@ -19,6 +19,7 @@ __all__ = [
     "KmsAuthError",
     "KmsUnavailableError",
     "KeyDisabledError",
+    "ConfigurationError",
 ]
 
 
@@ -76,3 +77,8 @@ class KmsUnavailableError(KmsError):
 class KeyDisabledError(KmsError):
     """The master key, or the version that wrapped this key, is disabled
     (e.g. below Vault's ``min_decryption_version``, or a disabled AWS KMS key)."""
+
+
+class ConfigurationError(SealioError, ValueError):
+    """An option or configuration is invalid, or would carry a secret where
+    only configuration belongs (Spark options, URLs, pickles)."""
