@@ -513,6 +513,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--rows", type=int, default=20_000, help="simple-query: rows of people.csv")
     sp.add_argument("--seed", type=int, default=1, help="simple-query: random seed for people.csv")
     sp.set_defaults(func=cmd_demo)
+
+    from sealio import cli_bigdl  # the `sealio bigdl ...` subcommands
+
+    cli_bigdl.register(sub)
     return p
 
 

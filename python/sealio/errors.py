@@ -82,3 +82,13 @@ class KeyDisabledError(KmsError):
 class ConfigurationError(SealioError, ValueError):
     """An option or configuration is invalid, or would carry a secret where
     only configuration belongs (Spark options, URLs, pickles)."""
+
+
+class WeakKeyWarning(UserWarning):
+    """A key source yields an AES key with far less entropy than its size
+    (BigDL PPML's data keys: the text of a key string is used as key bytes)."""
+
+
+class UnauthenticatedWarning(UserWarning):
+    """Data was read without an integrity check: a format that has none
+    (BigDL's native CBC files) or a salvage opt-out (``verify_mac=False``)."""
