@@ -29,7 +29,11 @@ def register(sub: Any) -> None:
                         help="plaintext primary key (default $SEALIO_BIGDL_PRIMARY_KEY)")
         sp.add_argument("--simple-app-id", metavar="ID", help="SimpleKMS app id ($SEALIO_BIGDL_APP_ID)")
         sp.add_argument("--simple-api-key", metavar="KEY", help="SimpleKMS api key ($SEALIO_BIGDL_API_KEY)")
-        sp.add_argument("--primary-key-path", metavar="FILE", help="SimpleKMS primary key file")
+        sp.add_argument("--primary-key-path", metavar="FILE",
+                        help="SimpleKMS primary key file, or the eHSM primary key id file")
+        sp.add_argument("--ehsm-url", metavar="URL", help="eHSM-KMS base URL (https://HOST:PORT)")
+        sp.add_argument("--ehsm-app-id", metavar="ID", help="eHSM app id ($SEALIO_EHSM_APP_ID)")
+        sp.add_argument("--ehsm-api-key", metavar="KEY", help="eHSM api key ($SEALIO_EHSM_API_KEY)")
         sp.add_argument("--data-key-file", metavar="FILE", help="legacy 2.1/2.2: file with the data-key text")
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary output")
 
@@ -66,6 +70,15 @@ def _key_source(args: argparse.Namespace) -> bigdl.KeySource:
     primary = args.primary_key_plaintext or os.environ.get("SEALIO_BIGDL_PRIMARY_KEY")
     app_id = args.simple_app_id or os.environ.get("SEALIO_BIGDL_APP_ID")
     api_key = args.simple_api_key or os.environ.get("SEALIO_BIGDL_API_KEY")
+    if args.ehsm_url:
+        from sealio.bigdl.ehsm import Ehsm
+
+        e_id = args.ehsm_app_id or os.environ.get("SEALIO_EHSM_APP_ID")
+        e_key = args.ehsm_api_key or os.environ.get("SEALIO_EHSM_API_KEY")
+        if not (e_id and e_key and args.primary_key_path):
+            raise UsageError("eHSM needs --ehsm-app-id, --ehsm-api-key and --primary-key-path")
+        key_id = Path(args.primary_key_path).read_text(encoding="utf-8").strip()
+        return Ehsm(args.ehsm_url, e_id, e_key, key_id)
     if app_id or api_key:
         if not (app_id and api_key and args.primary_key_path):
             raise UsageError("SimpleKMS needs --simple-app-id, --simple-api-key and --primary-key-path")
