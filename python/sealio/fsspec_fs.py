@@ -68,6 +68,10 @@ class _TargetWriter(SealedWriter):
             return
         if getattr(target, "autocommit", True) is False:
             target.discard()  # nothing was published
+            try:
+                target.closed = True  # a later close() (e.g. from __del__) must not upload
+            except AttributeError:
+                pass
         else:  # never committed whole: the sealed file lacks its final segment
             target.close()
 
