@@ -98,7 +98,7 @@ def test_pandas_parquet_and_csv(tmp_path: Path, opts: dict[str, object]) -> None
     df = _frame()
     df.to_parquet(f"sealio::file://{tmp_path}/t.parquet", storage_options=opts)
     df.to_csv(f"sealio::file://{tmp_path}/t.csv", index=False, storage_options=opts)
-    df.to_csv(f"sealio::file://{tmp_path}/t.csv.gz", index=False, storage_options=opts)
+    df.to_csv(f"sealio::file://{tmp_path}/t.csv.gz", index=False, compression="gzip", storage_options=opts)
     for name in ("t.parquet", "t.csv", "t.csv.gz"):
         assert (tmp_path / name).read_bytes().startswith(H.MAGIC)
     pd.testing.assert_frame_equal(pd.read_parquet(f"sealio::file://{tmp_path}/t.parquet",
@@ -106,7 +106,8 @@ def test_pandas_parquet_and_csv(tmp_path: Path, opts: dict[str, object]) -> None
     pd.testing.assert_frame_equal(pd.read_parquet(f"sealio::file://{tmp_path}/t.parquet", columns=["x"],
                                                   storage_options=opts), df[["x"]])
     for name in ("t.csv", "t.csv.gz"):
-        got = pd.read_csv(f"sealio::file://{tmp_path}/{name}", storage_options=opts)
+        got = pd.read_csv(f"sealio::file://{tmp_path}/{name}", storage_options=opts,
+                          compression="gzip" if name.endswith(".gz") else None)
         pd.testing.assert_frame_equal(got, df)
 
 
