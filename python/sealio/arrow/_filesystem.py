@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import posixpath
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -57,23 +58,71 @@ def _picklable_keys(keys: Any) -> Any:
     return None
 
 
+DIRECT_MIN = 256 << 10  # reads this large decrypt straight into Arrow's buffer (no window copy)
+
+_prefetch_pool: ThreadPoolExecutor | None = None
+_prefetch_lock = threading.Lock()
+
+
+def _prefetcher() -> ThreadPoolExecutor:
+    global _prefetch_pool
+    with _prefetch_lock:
+        if _prefetch_pool is None:
+            _prefetch_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sealio-arrow-prefetch")
+        return _prefetch_pool
+
+
 class _ArrowReadable:
     """The object ``pa.PythonFile`` reads from: a SealedReader plus
-    ``read_buffer`` (Arrow takes the returned buffer without a copy)."""
+    ``read_buffer``, which Arrow takes without a copy.
+
+    Large reads decrypt straight into a new Arrow buffer. When a stream is
+    read in equal sequential blocks (CSV, JSON, IPC streams), the next
+    block is decrypted in the background meanwhile, so decryption overlaps
+    parsing; random access (Parquet) never prefetches."""
 
     def __init__(self, reader: SealedReader, base_file: Any, on_close: Any) -> None:
         self.reader = reader
         self._base_file = base_file
         self._on_close = on_close
+        self._last: tuple[int, int] = (-1, -1)  # (offset, size) of the previous large read
+        self._ahead: tuple[int, int, Future[pa.Buffer]] | None = None
+
+    def _read_at(self, offset: int, nbytes: int) -> pa.Buffer:
+        buf = pa.allocate_buffer(nbytes)
+        n = self.reader.readinto_at(offset, memoryview(buf))
+        return buf if n == nbytes else buf.slice(0, n)
+
+    def _take_ahead(self, offset: int, nbytes: int) -> pa.Buffer | None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return None
+        if ahead[0] == offset and ahead[1] == nbytes:
+            return ahead[2].result()
+        ahead[2].cancel()
+        return None
 
     def read_buffer(self, nbytes: int | None = None) -> pa.Buffer:
         r = self.reader
+        pos = r.tell()
         if nbytes is None or nbytes < 0:
-            nbytes = r.size - r.tell()
-        nbytes = max(0, min(nbytes, r.size - r.tell()))
-        buf = pa.allocate_buffer(nbytes)
-        n = r.readinto(memoryview(buf)) if nbytes else 0
-        return buf if n == nbytes else buf.slice(0, n)
+            nbytes = r.size - pos
+        nbytes = max(0, min(nbytes, r.size - pos))
+        if nbytes < DIRECT_MIN:
+            self._take_ahead(-1, -1)
+            buf = pa.allocate_buffer(nbytes)
+            n = r.readinto(memoryview(buf)) if nbytes else 0
+            return buf if n == nbytes else buf.slice(0, n)
+        buf = self._take_ahead(pos, nbytes)
+        if buf is None:
+            buf = self._read_at(pos, nbytes)
+        end = pos + len(buf)
+        r.seek(end)
+        if (pos == 0 or self._last == (pos - nbytes, nbytes)) and end < r.size:  # a stream's blocks
+            nxt = min(nbytes, r.size - end)
+            self._ahead = (end, nxt, _prefetcher().submit(self._read_at, end, nxt))
+        self._last = (pos, nbytes)
+        return buf
 
     def read(self, nbytes: int | None = -1) -> bytes:
         return self.reader.read(nbytes)
@@ -97,6 +146,12 @@ class _ArrowReadable:
     def close(self) -> None:
         if self.reader.closed:
             return
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and not ahead[2].cancel():
+            try:
+                ahead[2].result()
+            except SealioError:
+                pass  # nobody asked for those bytes
         segments = self.reader.segments_decrypted
         try:
             self.reader.close()
