@@ -85,3 +85,36 @@ TARGET_AESNI void sealio_aes_encrypt_block(const aes_schedule *s,
         b, _mm_load_si128((const __m128i *)s->rk[s->rounds]));
     _mm_storeu_si128((__m128i *)out, b);
 }
+
+static void set_status(int *status, int value) {
+    if (status) *status = value;
+}
+
+void *sealio_keyed_new(size_t size, size_t enc_offset, const uint8_t *key,
+                       size_t key_len, int kernel, int *resolved,
+                       int *status) {
+    if (key == NULL || (key_len != 16 && key_len != 24 && key_len != 32) ||
+        enc_offset > size || size - enc_offset < sizeof(aes_schedule)) {
+        set_status(status, SEALIO_ERR_ARG);
+        return NULL;
+    }
+    const int k = sealio_kernel_resolve(kernel);
+    if (k < 0) {
+        set_status(status, k);
+        return NULL;
+    }
+    uint8_t *ctx = sealio_alloc_aligned(size);
+    if (ctx == NULL) {
+        set_status(status, SEALIO_ERR_NOMEM);
+        return NULL;
+    }
+    if (!sealio_aes_expand_enc((aes_schedule *)(ctx + enc_offset), key,
+                               key_len)) { /* unreachable: length checked */
+        sealio_free_wiped(ctx, size);
+        set_status(status, SEALIO_ERR_ARG);
+        return NULL;
+    }
+    *resolved = k;
+    set_status(status, SEALIO_OK);
+    return ctx;
+}

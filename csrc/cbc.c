@@ -72,6 +72,7 @@
  *
  * Licensed under the Apache License, Version 2.0.
  */
+#include <stddef.h>
 #include <string.h>
 #include <immintrin.h>
 
@@ -286,34 +287,14 @@ TARGET_VAES void sealio_cbc_dec_vaes(const aes_schedule *dec,
 
 /* ---------------------------------------------------------- public API */
 
-static void set_status(int *status, int value) {
-    if (status) *status = value;
-}
-
 sealio_cbc *sealio_cbc_new(const uint8_t *key, size_t key_len, int kernel,
                            int *status) {
-    if (key == NULL || (key_len != 16 && key_len != 24 && key_len != 32)) {
-        set_status(status, SEALIO_ERR_ARG);
-        return NULL;
-    }
-    const int k = sealio_kernel_resolve(kernel);
-    if (k < 0) {
-        set_status(status, k);
-        return NULL;
-    }
-    sealio_cbc *ctx = sealio_alloc_aligned(sizeof *ctx);
-    if (ctx == NULL) {
-        set_status(status, SEALIO_ERR_NOMEM);
-        return NULL;
-    }
-    if (!sealio_aes_expand_enc(&ctx->enc, key, key_len)) { /* unreachable */
-        sealio_free_wiped(ctx, sizeof *ctx);
-        set_status(status, SEALIO_ERR_ARG);
-        return NULL;
-    }
+    int k = 0;
+    sealio_cbc *ctx = sealio_keyed_new(sizeof *ctx, offsetof(sealio_cbc, enc), key,
+                                       key_len, kernel, &k, status);
+    if (ctx == NULL) return NULL;
     sealio_aes_expand_dec(&ctx->dec, &ctx->enc);
     ctx->kernel = k;
-    set_status(status, SEALIO_OK);
     return ctx;
 }
 

@@ -10,6 +10,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
@@ -22,34 +23,14 @@ static gcm_kernel_fn *kernel_fn(int kernel) {
                                         : sealio_gcm_crypt_aesni;
 }
 
-static void set_status(int *status, int value) {
-    if (status) *status = value;
-}
-
 sealio_gcm *sealio_gcm_new(const uint8_t *key, size_t key_len, int kernel,
                            int *status) {
-    if (key == NULL || (key_len != 16 && key_len != 24 && key_len != 32)) {
-        set_status(status, SEALIO_ERR_ARG);
-        return NULL;
-    }
-    const int k = sealio_kernel_resolve(kernel);
-    if (k < 0) {
-        set_status(status, k);
-        return NULL;
-    }
-    sealio_gcm *ctx = sealio_alloc_aligned(sizeof *ctx);
-    if (ctx == NULL) {
-        set_status(status, SEALIO_ERR_NOMEM);
-        return NULL;
-    }
-    if (!sealio_aes_expand_enc(&ctx->enc, key, key_len)) { /* unreachable */
-        sealio_free_wiped(ctx, sizeof *ctx);
-        set_status(status, SEALIO_ERR_ARG);
-        return NULL;
-    }
+    int k = 0;
+    sealio_gcm *ctx = sealio_keyed_new(sizeof *ctx, offsetof(sealio_gcm, enc), key,
+                                       key_len, kernel, &k, status);
+    if (ctx == NULL) return NULL;
     sealio_gcm_init_htab(ctx);
     ctx->kernel = k;
-    set_status(status, SEALIO_OK);
     return ctx;
 }
 

@@ -53,6 +53,17 @@ void *sealio_alloc_aligned(size_t size);
 void sealio_free_wiped(void *p, size_t size);
 
 /*
+ * The shared start of every keyed constructor: check the key length,
+ * resolve `kernel` into *resolved, allocate an aligned context of `size`
+ * bytes and expand the encryption schedule into the aes_schedule member
+ * at `enc_offset`. Returns the context (status SEALIO_OK) or NULL with
+ * *status set; `status` may be NULL.
+ */
+void *sealio_keyed_new(size_t size, size_t enc_offset, const uint8_t *key,
+                       size_t key_len, int kernel, int *resolved,
+                       int *status);
+
+/*
  * GCM kernels. `j0` is the pre-counter block (nonce || BE32(1)). They
  * process the whole message: ctr blocks from inc32(j0), GHASH over
  * aad || data || lengths, and write the unmasked tag (S xor E(J0)).

@@ -309,7 +309,9 @@ def test_one_shot_functions_return_bytes(kernel: str) -> None:
     assert type(gcm.decrypt(NONCE, gcm.encrypt(NONCE, MSG))) is bytes
     assert type(P.aes_gcm_encrypt(KEY, NONCE, MSG)) is bytes
     assert type(P.aes_cbc_encrypt(KEY, IV, MSG)) is bytes
-    assert all(type(c) is bytes for c in P.aes_cbc_encrypt_many([(KEY, IV, MSG)] * 3, kernel=kernel))
+    many = P.aes_cbc_encrypt_many([(KEY, IV, MSG)] * 3, kernel=kernel)
+    assert all(type(c) is bytearray for c in many)  # fresh, owned: no copy into bytes
+    assert len({id(c) for c in many}) == 3
     assert P.aes_cbc_encrypt_many([], kernel=kernel) == []
 
 
@@ -504,3 +506,25 @@ def test_native_calls_release_the_gil() -> None:
         for name, op in _long_calls(kernel, src, out).items():
             share = _cpu_share_during(op, calls=6)
             assert share > 0.5, f"{kernel} {name}: main thread got {share:.2f} of the worker's CPU"
+
+
+def test_cbc_encrypt_many_into_writes_caller_buffers(kernel: str) -> None:
+    jobs = [(KEY, IV, MSG), (bytes(range(16)), bytes(16), MSG[:16])]
+    outs = [bytearray(AesCbc_size(len(MSG)) + 7), np.zeros(AesCbc_size(16), dtype=np.uint8)]
+    written = P.aes_cbc_encrypt_many_into(jobs, outs, kernel=kernel)
+    assert written == [AesCbc_size(len(MSG)), AesCbc_size(16)]
+    for (k, iv, pt), out, n in zip(jobs, outs, written):
+        assert bytes(memoryview(out)[:n]) == P.aes_cbc_encrypt(k, iv, pt)
+
+
+def test_cbc_encrypt_many_into_refuses_bad_outputs(kernel: str) -> None:
+    with pytest.raises(ValueError, match="too small"):
+        P.aes_cbc_encrypt_many_into([(KEY, IV, MSG)], [bytearray(len(MSG))], kernel=kernel)
+    with pytest.raises(TypeError, match="writable"):
+        P.aes_cbc_encrypt_many_into([(KEY, IV, MSG)], [bytes(AesCbc_size(len(MSG)))], kernel=kernel)
+    with pytest.raises(ValueError, match="1 jobs but 2"):
+        P.aes_cbc_encrypt_many_into([(KEY, IV, MSG)], [bytearray(64), bytearray(64)], kernel=kernel)
+
+
+def AesCbc_size(n: int) -> int:  # noqa: N802 (reads like the method it calls)
+    return P.AesCbc.encrypted_size(n, True)

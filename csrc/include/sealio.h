@@ -167,8 +167,10 @@ sealio_cbc *sealio_cbc_new(const uint8_t *key, size_t key_len, int kernel,
 void sealio_cbc_free(sealio_cbc *ctx);
 
 /*
- * Raw CBC over whole blocks: len % 16 == 0, iv is 16 bytes. Encryption is
- * one serial chain; decryption interleaves blocks.
+ * Raw CBC over whole blocks: len % 16 == 0, iv is 16 bytes and non-NULL.
+ * Encryption is one serial chain; decryption interleaves blocks. `out`
+ * may equal `in` (in place); any other overlap of the two ranges is
+ * refused with SEALIO_ERR_ARG, as in every CBC entry point below.
  */
 int sealio_cbc_encrypt(const sealio_cbc *ctx, const uint8_t *iv,
                        const uint8_t *in, size_t len, uint8_t *out);
@@ -179,8 +181,9 @@ int sealio_cbc_decrypt(const sealio_cbc *ctx, const uint8_t *iv,
  * CBC with PKCS#7 padding. Encrypt writes len/16*16 + 16 bytes
  * (out_cap must hold them) and sets *out_len. Decrypt needs len > 0,
  * len % 16 == 0; it checks the padding in constant time, sets *out_len
- * to the unpadded length, and on bad padding zeroes out[0..len) and
- * returns SEALIO_ERR_PADDING.
+ * to the unpadded length, and on bad padding zeroes out[0..len), sets
+ * *out_len to 0 and returns SEALIO_ERR_PADDING. Which padding byte was
+ * wrong is not revealed (no padding oracle beyond the status itself).
  */
 int sealio_cbc_encrypt_pad(const sealio_cbc *ctx, const uint8_t *iv,
                            const uint8_t *in, size_t len, uint8_t *out,

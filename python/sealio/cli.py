@@ -108,6 +108,28 @@ def _load_keyring(args: argparse.Namespace) -> LocalKeyring:
     return LocalKeyring(path, _passphrase() if protected else None)
 
 
+def _load_kms(args: argparse.Namespace) -> Any:
+    """The KMS of a key-using command: ``--kms URI``, else ``--keyring PATH``,
+    else ``$SEALIO_KMS``, else the default local keyring."""
+    uri = getattr(args, "kms", None)
+    if uri and args.keyring:
+        raise UsageError("give either --kms or --keyring, not both")
+    if not uri and not args.keyring:
+        uri = os.environ.get("SEALIO_KMS") or None
+    if not uri:
+        return _load_keyring(args)
+    from sealio.kms import from_uri
+
+    return from_uri(uri)
+
+
+def _check_master(kms: Any, name: str) -> None:
+    """Fail before any file is touched if the master key is unusable."""
+    check = getattr(kms, "check_key", None) or getattr(kms, "versions", None)
+    if check is not None:
+        check(name)
+
+
 def _aad_for(args: argparse.Namespace, rel: str) -> bytes | None:
     if getattr(args, "bind_path", False):
         return rel.encode("utf-8")
@@ -179,11 +201,11 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_encrypt(args: argparse.Namespace) -> int:
-    kr = _load_keyring(args)
+    kr = _load_kms(args)
     master = args.master_key or kr.default
     if not master:
         raise UsageError("no master key: pass --master-key NAME (or generate one with `sealio keygen`)")
-    kr.versions(master)  # KeyNotFoundError early, before any file is touched
+    _check_master(kr, master)  # KeyNotFoundError early, before any file is touched
     keys = KeyManager(kr)
     return _transform(args, lambda src, dst, rel, prog: _encrypt_one(args, keys, master, src, dst, rel, prog),
                       "encrypt")
@@ -198,7 +220,7 @@ def _encrypt_one(args: argparse.Namespace, keys: KeyManager, master: str, src: P
 
 
 def cmd_decrypt(args: argparse.Namespace) -> int:
-    keys = KeyManager(_load_keyring(args))
+    keys = KeyManager(_load_kms(args))
     return _transform(args, lambda src, dst, rel, prog: _decrypt_one(args, keys, src, dst, rel, prog),
                       "decrypt")
 
@@ -240,7 +262,7 @@ def _transform(args: argparse.Namespace, one: Callable[[Path, Path, str, Progres
             _report(s, e)
         finally:
             prog.finish()
-    _say(args, f"{verb}ed {len(pairs) - failures} of {len(pairs)} file(s), {_human(total)}")
+    _say(args, f"{verb}ed {len(pairs) - failures} of {len(pairs)} file(s) ({_human(total)} read)")
     return EXIT_FAIL if failures else EXIT_OK
 
 
@@ -277,7 +299,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    keys = KeyManager(_load_keyring(args))
+    keys = KeyManager(_load_kms(args))
     failures = count = 0
     buf = memoryview(bytearray(8 << 20))
     for target in args.files:
@@ -300,10 +322,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_rewrap(args: argparse.Namespace) -> int:
-    kr = _load_keyring(args)
+    kr = _load_kms(args)
     keys = KeyManager(kr)
     if args.master_key:
-        kr.versions(args.master_key)
+        _check_master(kr, args.master_key)
     failures = count = 0
     for target in args.files:
         for f, rel in _walk(Path(target)):
@@ -403,6 +425,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--keyring", metavar="PATH", help="keyring file (default: $SEALIO_KEYRING or "
                         "~/.config/sealio/keyring.json)")
 
+    def kms(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--kms", metavar="URI", help="KMS configuration instead of the keyring (default: "
+                        "$SEALIO_KMS), e.g. vault+https://HOST:8200/transit/keys/NAME, "
+                        "aws-kms://alias/NAME?region=R, local:///path/keyring.json; see docs/KMS.md")
+
     def aad(sp: argparse.ArgumentParser) -> None:
         g = sp.add_mutually_exclusive_group()
         g.add_argument("--aad", metavar="TEXT", help="associated data bound into the file (needed again to read)")
@@ -431,6 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "a directory (processed recursively, mirrored under DST). Outputs appear "
                             "atomically: nothing partial is ever left under a destination name.")
         keyring(sp)
+        kms(sp)
         if name == "encrypt":
             sp.add_argument("--master-key", metavar="NAME", help="master key (default: the keyring's default)")
             sp.add_argument("--segment-size", type=_parse_size, default=None, metavar="SIZE",
@@ -452,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("verify", help="authenticate every segment without writing plaintext",
                         description="Authenticate header and every segment of sealed files or trees.")
     keyring(sp)
+    kms(sp)
     aad(sp)
     quiet(sp)
     sp.add_argument("files", nargs="+", metavar="FILE")
@@ -462,6 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "the newest version of each file's current master key). Segments "
                                     "are not re-encrypted.")
     keyring(sp)
+    kms(sp)
     sp.add_argument("--master-key", metavar="NAME", help="new master key (default: same name, newest version)")
     sp.add_argument("--in-place", action="store_true",
                     help="overwrite the header in place (fast; not crash-safe) instead of copy+rename")

@@ -16,6 +16,9 @@ __all__ = [
     "KeyNotFoundError",
     "KmsError",
     "KernelUnavailableError",
+    "KmsAuthError",
+    "KmsUnavailableError",
+    "KeyDisabledError",
 ]
 
 
@@ -56,3 +59,20 @@ class KmsError(SealioError):
 class KernelUnavailableError(SealioError, RuntimeError):
     """A forced kernel (``SEALIO_KERNEL``) needs CPU features this machine
     lacks, or the native extension is not built."""
+
+
+# --- KMS backends (sealio.kms): the failures a caller handles differently
+
+
+class KmsAuthError(KmsError):
+    """The KMS refused our credentials (missing, invalid or not permitted)."""
+
+
+class KmsUnavailableError(KmsError):
+    """The KMS could not be reached or kept failing transiently (after retries
+    with backoff, each attempt bounded by the configured timeout)."""
+
+
+class KeyDisabledError(KmsError):
+    """The master key, or the version that wrapped this key, is disabled
+    (e.g. below Vault's ``min_decryption_version``, or a disabled AWS KMS key)."""

@@ -34,6 +34,7 @@ __all__ = [
     "aes_cbc_encrypt",
     "aes_cbc_encrypt_into",
     "aes_cbc_encrypt_many",
+    "aes_cbc_encrypt_many_into",
     "aes_gcm_decrypt",
     "aes_gcm_decrypt_into",
     "aes_gcm_encrypt",
@@ -307,11 +308,8 @@ def aes_cbc_decrypt_into(key: Any, iv: Any, ciphertext: Any, out: Any, padding: 
     return AesCbc(key).decrypt_into(iv, ciphertext, out, padding)
 
 
-def aes_cbc_encrypt_many(jobs: Sequence[tuple[Any, Any, Any]], padding: bool = True, *,
-                         kernel: str | None = None) -> list[bytes]:
-    """Encrypt many independent CBC chains, ``(key, iv, plaintext)`` each,
-    interleaved in the C core (multi-buffer): one chain is serial, many
-    chains fill the AES pipeline."""
+def _prepare_many(jobs: Sequence[tuple[Any, Any, Any]], padding: bool,
+                  kernel: str | None) -> list[tuple[AesCbc, memoryview, memoryview]]:
     prepared = []
     for key, iv, plaintext in jobs:
         cbc = key if isinstance(key, AesCbc) else AesCbc(key, kernel=kernel)
@@ -319,11 +317,35 @@ def aes_cbc_encrypt_many(jobs: Sequence[tuple[Any, Any, Any]], padding: bool = T
         src = _buffers.readable("plaintext", plaintext)
         if not padding and src.nbytes % BLOCK:
             raise ValueError("without padding every plaintext must be a multiple of 16 bytes")
-        prepared.append((cbc, v, src, bytearray(AesCbc.encrypted_size(src.nbytes, padding))))
-    natives = [p for p in prepared if p[0].kernel != "fallback"]
-    if natives and len(natives) == len(prepared):
+        prepared.append((cbc, v, src))
+    return prepared
+
+
+def aes_cbc_encrypt_many_into(jobs: Sequence[tuple[Any, Any, Any]], outs: Sequence[Any],
+                              padding: bool = True, *, kernel: str | None = None) -> list[int]:
+    """Encrypt many independent CBC chains, ``(key, iv, plaintext)`` each,
+    interleaved in the C core (multi-buffer: one chain is serial, many
+    chains fill the AES pipeline), into caller buffers ``outs`` (each at
+    least ``AesCbc.encrypted_size(len(plaintext), padding)`` bytes).
+    Returns the bytes written per chain; nothing is allocated per byte."""
+    prepared = _prepare_many(jobs, padding, kernel)
+    if len(outs) != len(prepared):
+        raise ValueError(f"{len(prepared)} jobs but {len(outs)} output buffers")
+    views = []
+    for (_, _, src), out in zip(prepared, outs):
+        views.append(_buffers.writable("out", out, AesCbc.encrypted_size(src.nbytes, padding)))
+    if all(c.kernel != "fallback" for c, _, _ in prepared):
         from sealio._native_backend import cbc_encrypt_many
 
-        cbc_encrypt_many([(c._impl, v, s, memoryview(o)) for c, v, s, o in prepared], padding)
-        return [bytes(o) for _, _, _, o in prepared]
-    return [c.encrypt(v, s, padding) for c, v, s, _ in prepared]
+        return cbc_encrypt_many([(c._impl, v, s, o) for (c, v, s), o in zip(prepared, views)], padding)
+    return [c.encrypt_into(v, s, o, padding) for (c, v, s), o in zip(prepared, views)]
+
+
+def aes_cbc_encrypt_many(jobs: Sequence[tuple[Any, Any, Any]], padding: bool = True, *,
+                         kernel: str | None = None) -> list[bytearray]:
+    """:func:`aes_cbc_encrypt_many_into` into fresh buffers (returned as
+    bytearrays: a copy into ``bytes`` would cost as much as the encryption)."""
+    prepared = _prepare_many(jobs, padding, kernel)
+    outs = [bytearray(AesCbc.encrypted_size(s.nbytes, padding)) for _, _, s in prepared]
+    aes_cbc_encrypt_many_into([(c, v, s) for c, v, s in prepared], outs, padding)
+    return outs

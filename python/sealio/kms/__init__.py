@@ -9,6 +9,20 @@ lazily, once per process.
 
 from __future__ import annotations
 
+from typing import Any
+
+from sealio.kms._retry import RetryPolicy
 from sealio.kms._uri import KmsRef, from_uri, register_scheme, schemes
 
-__all__ = ["KmsRef", "from_uri", "register_scheme", "schemes"]
+__all__ = ["AwsKms", "KmsRef", "RetryPolicy", "VaultTransit", "from_uri", "register_scheme", "schemes"]
+
+
+def __getattr__(name: str) -> Any:
+    """``VaultTransit`` and ``AwsKms`` import hvac/boto3 only when asked for."""
+    if name == "VaultTransit":
+        from sealio.kms.vault import VaultTransit
+        return VaultTransit
+    if name == "AwsKms":
+        from sealio.kms.aws import AwsKms
+        return AwsKms
+    raise AttributeError(f"module 'sealio.kms' has no attribute {name!r}")

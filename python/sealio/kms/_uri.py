@@ -2,7 +2,10 @@
 
 Built-in: ``local:///abs/path/keyring.json`` (a :class:`~sealio.LocalKeyring`;
 a passphrase comes from ``$SEALIO_PASSPHRASE`` or the file named by
-``$SEALIO_PASSPHRASE_FILE``). Other backends register their schemes.
+``$SEALIO_PASSPHRASE_FILE``), ``vault+http(s)://HOST:PORT/MOUNT/keys/NAME``
+(:mod:`sealio.kms.vault`) and ``aws-kms://alias/NAME?region=R``
+(:mod:`sealio.kms.aws`), the last two imported on first use. Other backends
+register their schemes.
 """
 
 from __future__ import annotations
@@ -70,6 +73,29 @@ def _local(uri: str) -> LocalKeyring:
 
 
 register_scheme("local", _local)
+
+
+def _lazy(module: str) -> Factory:
+    """A factory that imports ``module`` (and its client library) on first use,
+    so ``import sealio.kms`` needs neither hvac nor boto3."""
+
+    def factory(uri: str) -> Any:
+        import importlib
+
+        try:
+            mod = importlib.import_module(module)
+            return mod.from_uri(uri)
+        except ImportError as e:
+            extra = "vault" if "vault" in module else "aws"
+            raise KmsError(f"{uri.partition('://')[0]}:// needs the optional dependency "
+                           f"{e.name or 'missing'}: pip install 'sealio[{extra}]'") from None
+
+    return factory
+
+
+for _s in ("vault+http", "vault+https"):
+    register_scheme(_s, _lazy("sealio.kms.vault"))
+register_scheme("aws-kms", _lazy("sealio.kms.aws"))
 
 
 class KmsRef:
