@@ -1,78 +1,81 @@
-"""BigDL's Parquet PME key mapping, checked against the independent reference."""
+"""BigDL's PME Parquet key mapping: files written with an independent
+InMemoryKMS implementation (cryptography, in this test) are read by
+sealio.bigdl.parquet, and the other way round."""
 
 from __future__ import annotations
 
+import base64
 import os
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pyarrow.parquet.encryption as pe
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-import bigdl_ref as ref
-from sealio import IntegrityError
-from sealio.bigdl import SimpleKms
-from sealio.bigdl.parquet import read_bigdl_parquet, write_bigdl_parquet
-from sealio.errors import FormatError
+from sealio import bigdl
+from sealio.bigdl import parquet as bp
+from sealio.errors import IntegrityError
 
+SIMPLE = ("abcdef123456", "api-key", "abcdef1234565555")  # SimpleKMS: 32-character data keys
 pytestmark = pytest.mark.filterwarnings("ignore::sealio.errors.WeakKeyWarning")
-PK = "abcdefghijkl0042"
 
 
-class RefKms(pe.KmsClient):
-    """A pyarrow KMS client built only from the reference functions."""
+class _RefInMemoryKms(pe.KmsClient):
+    """parquet-mr InMemoryKMS, written from the format notes."""
 
-    def __init__(self, data_key: str) -> None:
+    def __init__(self, dk_text: str) -> None:
         super().__init__()
-        self.keys = ref.parquet_master_keys(data_key)
+        t = dk_text.encode()
+        self.keys = {"footerKey": t[0:16], "key1": t[16:32]}
 
-    def wrap_key(self, key_bytes, master_key_identifier):
-        return ref.inmemory_kms_wrap(self.keys[master_key_identifier], key_bytes, master_key_identifier,
-                                     os.urandom(12))
+    def wrap_key(self, key_bytes: bytes, master_key_identifier: str) -> str:
+        n = os.urandom(12)
+        return base64.b64encode(n + AESGCM(self.keys[master_key_identifier]).encrypt(
+            n, key_bytes, master_key_identifier.encode())).decode()
 
-    def unwrap_key(self, wrapped_key, master_key_identifier):
-        return ref.inmemory_kms_unwrap(self.keys[master_key_identifier], wrapped_key, master_key_identifier)
-
-
-TABLE = pa.table({"name": ["ann", "bob"], "age": [30, 41], "job": ["Developer", "Engineer"]})
-
-
-@pytest.mark.parametrize("mode", ["aes_gcm_v1", "aes_gcm_ctr_v1"])
-def test_written_by_sealio_read_with_reference_kms(tmp_path, mode):
-    keys = SimpleKms("app", "key", PK)
-    path = write_bigdl_parquet(TABLE, tmp_path, keys, crypto_mode=mode)
-    dk = ref.simple_unwrap(PK, (tmp_path / ".meta").read_text().split('"')[3])
-    factory = pe.CryptoFactory(lambda _c: RefKms(dk))
-    props = factory.file_decryption_properties(pe.KmsConnectionConfig(), pe.DecryptionConfiguration())
-    assert pq.read_table(path, decryption_properties=props).equals(TABLE)
-    with pytest.raises(OSError):  # the footer is encrypted
-        pq.read_table(path)
-    assert read_bigdl_parquet(tmp_path, keys).equals(TABLE)
+    def unwrap_key(self, wrapped_key: str, master_key_identifier: str) -> bytes:
+        raw = base64.b64decode(wrapped_key)
+        return AESGCM(self.keys[master_key_identifier]).decrypt(raw[:12], raw[12:], master_key_identifier.encode())
 
 
-def test_written_with_reference_kms_read_by_sealio(tmp_path):
-    keys = SimpleKms("app", "key", PK)
-    dk, edk = keys.new_data_key()
-    factory = pe.CryptoFactory(lambda _c: RefKms(dk))
-    config = pe.EncryptionConfiguration(footer_key="footerKey", column_keys={"key1": TABLE.column_names})
-    props = factory.file_encryption_properties(pe.KmsConnectionConfig(), config)
-    pq.write_table(TABLE, tmp_path / "part-00000-x-c000.parquet", encryption_properties=props)
-    (tmp_path / ".meta").write_text(ref.meta_text(edk))
-    assert read_bigdl_parquet(tmp_path, keys).equals(TABLE)
+def _bigdl_pme_dir(tmp_path: Path) -> tuple[Path, pa.Table, str]:
+    encrypted, key = bigdl.SimpleKms(*SIMPLE).new_data_key()
+    table = pa.table({"name": ["ann", "bo", "cy"], "age": [30, 41, 22], "job": ["Developer"] * 3})
+    factory = pe.CryptoFactory(lambda _c: _RefInMemoryKms(key.text))
+    cfg = pe.EncryptionConfiguration(footer_key="footerKey", column_keys={"key1": table.column_names},
+                                     data_key_length_bits=128)
+    d = tmp_path / "out.parquet"
+    d.mkdir()
+    pq.write_table(table, d / "part-00000.snappy.parquet",
+                   encryption_properties=factory.file_encryption_properties(pe.KmsConnectionConfig(), cfg))
+    bigdl.write_meta(d, encrypted)
+    return d, table, key.text
 
 
-def test_wrong_key_and_short_data_key(tmp_path):
-    path = write_bigdl_parquet(TABLE, tmp_path, SimpleKms("app", "key", PK))
-    with pytest.raises(IntegrityError):
-        read_bigdl_parquet(tmp_path, SimpleKms("app", "key", "abcdefghijkl9999"))
-    good = path.read_bytes()
-    for at in range(4, len(good) - 4, max(1, len(good) // 40)):
-        raw = bytearray(good)
-        raw[at] ^= 1
-        path.write_bytes(raw)
-        with pytest.raises(IntegrityError):  # PME's GCM tags: every byte is covered
-            read_bigdl_parquet(tmp_path, SimpleKms("app", "key", PK))
-    from sealio.bigdl import PlaintextPrimaryKey
+def test_reads_bigdl_pme_parquet(tmp_path: Path) -> None:
+    d, table, _ = _bigdl_pme_dir(tmp_path)
+    assert bp.read_table(d, bigdl.SimpleKms(*SIMPLE)).equals(table)
 
-    with pytest.raises(FormatError):  # 24-character data keys cannot make BigDL's key1
-        write_bigdl_parquet(TABLE, tmp_path / "x", PlaintextPrimaryKey("AAAAAAAAAAAAAAAAAAAAAA=="))
+
+def test_written_files_read_by_the_reference_mapping(tmp_path: Path) -> None:
+    key = bigdl.DataKeyText(base64.b64encode(os.urandom(32)).decode()).decrypt_data_key("")  # as eHSM
+    table = pa.table({"x": [1, 2, 3]})
+    pq.write_table(table, tmp_path / "f.parquet", encryption_properties=bp.encryption_properties(key, ["x"]))
+    ref = pe.CryptoFactory(lambda _c: _RefInMemoryKms(key.text))
+    props = ref.file_decryption_properties(pe.KmsConnectionConfig(), pe.DecryptionConfiguration())
+    assert pq.read_table(tmp_path / "f.parquet", decryption_properties=props).equals(table)
+
+
+def test_wrong_primary_key_fails_closed(tmp_path: Path) -> None:
+    d, _, _ = _bigdl_pme_dir(tmp_path)
+    with pytest.raises((IntegrityError, OSError)):
+        bp.read_table(d, bigdl.SimpleKms("abcdef123456", "api-key", "abcdef1234560000"))
+
+
+def test_short_data_keys_are_refused() -> None:
+    from sealio.errors import FormatError
+
+    with pytest.raises(FormatError, match="24-character"):
+        bp.master_keys(bigdl.DataKeyText("x" * 24).decrypt_data_key(""))

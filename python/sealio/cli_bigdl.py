@@ -1,303 +1,198 @@
-"""``sealio bigdl``: decrypt, encrypt, migrate and inspect BigDL PPML files.
-
-Registered into the main parser by :func:`register`. Every read verifies
-BigDL's HMAC first (``--no-verify-mac`` is the warned salvage opt-out);
-``migrate`` streams each part into a sealed file in constant memory.
-"""
+"""``sealio bigdl ...``: decrypt, encrypt, migrate and inspect BigDL PPML's
+encrypted files. Credentials come from options or the environment
+(``SEALIO_BIGDL_PRIMARY_KEY``, ``SEALIO_BIGDL_APP_ID``, ``SEALIO_BIGDL_API_KEY``)."""
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sealio import streams
-from sealio.bigdl import formats as F
-from sealio.bigdl.common import HEADER_SIZE, MAC_SIZE, read_header
-from sealio.bigdl.keys import KeySource, PlaintextPrimaryKey, SimpleKms
-from sealio.bigdl.meta import read_meta, write_meta
-from sealio.bigdl.parts import encrypt_parts
-from sealio.cli import (EXIT_FAIL, EXIT_OK, Progress, UsageError, _check_master, _human, _load_kms,
-                        _report, _say)
+from sealio import bigdl
+from sealio.bigdl import common
+from sealio.cli import EXIT_FAIL, EXIT_OK, Progress, UsageError, _check_master, _load_kms, _report, _say
 from sealio.errors import SealioError
-from sealio.keys import KeyManager
-
-__all__ = ["register"]
-
-ENV = {
-    "primary_key_plaintext": "SEALIO_BIGDL_PRIMARY_KEY_PLAINTEXT",
-    "simple_app_id": "SEALIO_BIGDL_SIMPLE_APP_ID",
-    "simple_api_key": "SEALIO_BIGDL_SIMPLE_API_KEY",
-    "ehsm_url": "SEALIO_BIGDL_EHSM_URL",
-    "ehsm_app_id": "SEALIO_BIGDL_EHSM_APP_ID",
-    "ehsm_api_key": "SEALIO_BIGDL_EHSM_API_KEY",
-}
 
 
-def _opt(args: argparse.Namespace, name: str) -> str | None:
-    value = getattr(args, name, None)
-    return value if value else os.environ.get(ENV[name]) or None
+def register(sub: Any) -> None:
+    p = sub.add_parser("bigdl", help="read, write and migrate BigDL PPML encrypted files",
+                       description="BigDL PPML compatibility (docs/BIGDL.md). BigDL's MAC is verified "
+                                   "(fail closed) unless --no-verify-mac.")
+    bsub = p.add_subparsers(dest="bigdl_command", metavar="ACTION", required=True)
+
+    def key_options(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--format", choices=[*bigdl.FORMATS, "auto"], default="common",
+                        help="BigDL file format (default common; auto detects common files)")
+        sp.add_argument("--primary-key-plaintext", metavar="B64",
+                        help="plaintext primary key (default $SEALIO_BIGDL_PRIMARY_KEY)")
+        sp.add_argument("--simple-app-id", metavar="ID", help="SimpleKMS app id ($SEALIO_BIGDL_APP_ID)")
+        sp.add_argument("--simple-api-key", metavar="KEY", help="SimpleKMS api key ($SEALIO_BIGDL_API_KEY)")
+        sp.add_argument("--primary-key-path", metavar="FILE",
+                        help="SimpleKMS primary key file, or the eHSM primary key id file")
+        sp.add_argument("--ehsm-url", metavar="URL", help="eHSM-KMS base URL (https://HOST:PORT)")
+        sp.add_argument("--ehsm-app-id", metavar="ID", help="eHSM app id ($SEALIO_EHSM_APP_ID)")
+        sp.add_argument("--ehsm-api-key", metavar="KEY", help="eHSM api key ($SEALIO_EHSM_API_KEY)")
+        sp.add_argument("--data-key-file", metavar="FILE", help="legacy 2.1/2.2: file with the data-key text")
+        sp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary output")
+
+    sp = bsub.add_parser("decrypt", help="BigDL files -> plaintext (MACs verified)")
+    key_options(sp)
+    sp.add_argument("--no-verify-mac", action="store_true", help="salvage: skip the MAC check (warns)")
+    sp.add_argument("src", metavar="SRC")
+    sp.add_argument("dst", metavar="DST")
+    sp.set_defaults(func=cmd_decrypt)
+
+    sp = bsub.add_parser("encrypt", help="plaintext -> BigDL common-format files (for pipelines "
+                                         "still on BigDL; prefer sealed files)")
+    key_options(sp)
+    sp.add_argument("src", metavar="SRC")
+    sp.add_argument("dst", metavar="DST")
+    sp.set_defaults(func=cmd_encrypt)
+
+    sp = bsub.add_parser("migrate", help="BigDL directory -> sealed files (streaming, MACs verified)")
+    key_options(sp)
+    sp.add_argument("--keyring", metavar="PATH", help="sealio keyring for the sealed output")
+    sp.add_argument("--kms", metavar="URI", help="sealio KMS configuration for the sealed output")
+    sp.add_argument("--master-key", metavar="NAME", help="sealio master key (default: the keyring's default)")
+    sp.add_argument("src", metavar="SRC")
+    sp.add_argument("dst", metavar="DST")
+    sp.set_defaults(func=cmd_migrate)
+
+    sp = bsub.add_parser("inspect", help="show BigDL headers (no keys needed)")
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.add_argument("path", metavar="PATH")
+    sp.set_defaults(func=cmd_inspect)
 
 
-def key_source(args: argparse.Namespace) -> KeySource:
-    """The key source named by the options (or their environment variables)."""
-    plain = _opt(args, "primary_key_plaintext")
-    simple = _opt(args, "simple_app_id")
-    ehsm = _opt(args, "ehsm_url")
-    if sum(x is not None for x in (plain, simple, ehsm)) != 1:
-        raise UsageError("give exactly one key source: --primary-key-plaintext B64, "
-                         "--simple-app-id/--simple-api-key/--primary-key-path, or "
-                         "--ehsm-url/--ehsm-app-id/--ehsm-api-key/--primary-key-path")
-    try:
-        if plain is not None:
-            return PlaintextPrimaryKey(plain)
-        if not args.primary_key_path:
-            raise UsageError("this key source needs --primary-key-path FILE")
-        primary = Path(args.primary_key_path).read_text(encoding="utf-8")
-        if simple is not None:
-            api_key = _opt(args, "simple_api_key")
-            if not api_key:
-                raise UsageError("--simple-app-id needs --simple-api-key (or $SEALIO_BIGDL_SIMPLE_API_KEY)")
-            return SimpleKms(simple, api_key, primary)
-        return _ehsm_source(args, ehsm, primary)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+def _key_source(args: argparse.Namespace) -> bigdl.KeySource:
+    primary = args.primary_key_plaintext or os.environ.get("SEALIO_BIGDL_PRIMARY_KEY")
+    app_id = args.simple_app_id or os.environ.get("SEALIO_BIGDL_APP_ID")
+    api_key = args.simple_api_key or os.environ.get("SEALIO_BIGDL_API_KEY")
+    if args.ehsm_url:
+        from sealio.bigdl.ehsm import Ehsm
+
+        e_id = args.ehsm_app_id or os.environ.get("SEALIO_EHSM_APP_ID")
+        e_key = args.ehsm_api_key or os.environ.get("SEALIO_EHSM_API_KEY")
+        if not (e_id and e_key and args.primary_key_path):
+            raise UsageError("eHSM needs --ehsm-app-id, --ehsm-api-key and --primary-key-path")
+        key_id = Path(args.primary_key_path).read_text(encoding="utf-8").strip()
+        return Ehsm(args.ehsm_url, e_id, e_key, key_id)
+    if app_id or api_key:
+        if not (app_id and api_key and args.primary_key_path):
+            raise UsageError("SimpleKMS needs --simple-app-id, --simple-api-key and --primary-key-path")
+        return bigdl.SimpleKms.from_file(app_id, api_key, args.primary_key_path)
+    if primary:
+        return bigdl.PlaintextPrimaryKey(primary)
+    raise UsageError("no BigDL key source: give --primary-key-plaintext or the SimpleKMS options")
 
 
-def _ehsm_source(args: argparse.Namespace, url: str | None, primary: str) -> KeySource:
-    from sealio.bigdl.ehsm import EhsmClient, EhsmKeySource
-
-    app_id, api_key = _opt(args, "ehsm_app_id"), _opt(args, "ehsm_api_key")
-    if not url or not app_id or not api_key:
-        raise UsageError("EHSM needs --ehsm-url, --ehsm-app-id and --ehsm-api-key")
-    return EhsmKeySource(EhsmClient(url, app_id, api_key), primary.strip())
-
-
-def _formats(args: argparse.Namespace, part: Path) -> str:
-    if args.format:
-        return str(args.format)
-    found = F.detect_format(part)
-    if found == "legacy":
-        raise UsageError(f"{part}: a BigDL 2.1/2.2 file; pass --format legacy-2.1 or legacy-2.2")
-    return found or "common"
+def _opener(args: argparse.Namespace) -> bigdl.Opener:
+    verify = not getattr(args, "no_verify_mac", False)
+    if args.format == "native":
+        primary = args.primary_key_plaintext or os.environ.get("SEALIO_BIGDL_PRIMARY_KEY")
+        if not primary:
+            raise UsageError("the native format needs --primary-key-plaintext")
+        return bigdl.Opener("native", primary_key_b64=primary)
+    if args.format.startswith("legacy"):
+        if not args.data_key_file:
+            raise UsageError("legacy formats need --data-key-file")
+        text = Path(args.data_key_file).read_text(encoding="utf-8").strip()
+        return bigdl.Opener(args.format, data_key=bigdl.DataKeyText(text).decrypt_data_key(""), verify_mac=verify)
+    return bigdl.Opener(args.format, keys=_key_source(args), verify_mac=verify)
 
 
-def _edk(args: argparse.Namespace) -> str | None:
-    path = getattr(args, "data_key_path", None)
-    return Path(path).read_text(encoding="utf-8").strip() if path else None
-
-
-def _open(args: argparse.Namespace, keys: KeySource, part: Path) -> Any:
-    fmt = _formats(args, part)
-    verify = not args.no_verify_mac
-    try:
-        return F.open_part(part, keys, format=fmt, verify_mac=verify, encrypted_data_key=_edk(args))
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-
-
-def _parts(src: Path) -> list[Path]:
+def _pairs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
     if src.is_dir():
-        return F.part_files(src)
-    if src.exists():
-        return [src]
-    raise UsageError(f"{src}: no such file or directory")
-
-
-def _plain_name(part: Path) -> str:
-    return part.name.removesuffix(".cbc")
-
-
-def _each(args: argparse.Namespace, verb: str, one: Callable[[Path, Path, Progress], None]) -> int:
-    src, dst = Path(args.src), Path(args.dst)
-    parts = _parts(src)
-    if not parts:
-        raise UsageError(f"{src}: no part files")
-    if src.is_dir():
-        dst.mkdir(parents=True, exist_ok=True)
-        targets = [dst / _plain_name(p) for p in parts]
-    else:
-        targets = [dst / _plain_name(src) if dst.is_dir() else dst]
-    existing = [t for t in targets if t.exists()]
-    if existing and not args.force:
-        raise UsageError(f"{existing[0]} exists (use --force to overwrite)")
-    failures = total = 0
-    for part, target in zip(parts, targets):
-        prog = Progress(f"{verb} {part.name}", part.stat().st_size, not args.quiet)
-        try:
-            one(part, target, prog)
-            total += part.stat().st_size
-        except (SealioError, OSError) as e:
-            failures += 1
-            _report(part, e)
-        finally:
-            prog.finish()
-    _say(args, f"{verb}ed {len(parts) - failures} of {len(parts)} file(s) ({_human(total)} read)")
-    return EXIT_FAIL if failures else EXIT_OK
+        return [(p, dst / p.relative_to(src)) for p in bigdl.part_files(src)]
+    return [(src, dst)]
 
 
 def cmd_decrypt(args: argparse.Namespace) -> int:
-    keys = key_source(args)
-
-    def one(part: Path, target: Path, prog: Progress) -> None:
-        with _open(args, keys, part) as fin:
-            sink = streams._AtomicFileSink(target)
-            try:
-                streams.copy_stream(fin, sink, progress=prog)
-                sink.publish()
-            except BaseException:
-                sink.abort()
-                raise
-
-    return _each(args, "decrypt", one)
-
-
-def cmd_migrate(args: argparse.Namespace) -> int:
-    keys = key_source(args)
-    kms = _load_kms(args)
-    master = args.master_key or getattr(kms, "default", None)
-    if not master:
-        raise UsageError("no master key: pass --master-key NAME")
-    _check_master(kms, master)
-    manager = KeyManager(kms)
-
-    def one(part: Path, target: Path, prog: Progress) -> None:
-        with _open(args, keys, part) as fin, \
-                streams.open(target, "wb", keys=manager, master_key=master) as out:
-            streams.copy_stream(fin, out, progress=prog)
-
-    return _each(args, "migrat", one)
-
-
-def cmd_encrypt(args: argparse.Namespace) -> int:
-    if args.format not in (None, "common"):
-        raise UsageError("sealio writes only BigDL's common format (the others are read-only here)")
-    keys = key_source(args)
-    src, dst = Path(args.src), Path(args.dst)
-    sources = sorted(q for q in src.iterdir() if q.is_file() and not q.name.startswith((".", "_"))) \
-        if src.is_dir() else _parts(src)
-    if not sources:
-        raise UsageError(f"{src}: no files")
-    dst.mkdir(parents=True, exist_ok=True)
-    targets = [dst / (q.name + ".cbc") for q in sources]
-    existing = [t for t in targets if t.exists()]
-    if existing and not args.force:
-        raise UsageError(f"{existing[0]} exists (use --force to overwrite)")
-    data_key, edk = keys.new_data_key()
-    total = sum(q.stat().st_size for q in sources)
-    prog = Progress(f"encrypt {len(sources)} file(s)", total, not args.quiet)
-    handles = [open(q, "rb") for q in sources]  # noqa: SIM115 - closed below
-    try:
-        encrypt_parts([(h, q.stat().st_size, t) for h, q, t in zip(handles, sources, targets)],
-                      data_key, edk, progress=prog)
-    finally:
-        prog.finish()
-        for h in handles:
-            h.close()
-    write_meta(dst, edk)
-    _say(args, f"encrypted {len(sources)} file(s) ({_human(total)}) into {dst} (BigDL common format)")
-    return EXIT_OK
-
-
-def _describe(part: Path, fmt_opt: str | None) -> dict[str, Any]:
-    size = part.stat().st_size
-    fmt = fmt_opt or F.detect_format(part) or "unknown"
-    info: dict[str, Any] = {"file": str(part), "format": fmt, "file_size": size}
-    if fmt == "common":
-        if size == 0:
-            info["plaintext_size"] = 0
-            return info
-        header = read_header(part)
-        assert header is not None
-        ct = size - HEADER_SIZE - MAC_SIZE
-        info.update({
-            "header_size": HEADER_SIZE,
-            "encrypted_data_key_length": len(header.encrypted_data_key),
-            "encrypted_data_key_sha256": hashlib.sha256(header.encrypted_data_key.encode()).hexdigest()[:16],
-            "plaintext_size_range": [max(0, ct - 16), ct - 1],
-            "mac": "HMAC-SHA256 of the ciphertext (header not covered)",
-        })
-        meta = read_meta(part.parent)
-        if meta is not None:
-            info["matches_meta"] = meta == header.encrypted_data_key
-    elif fmt == "native":
-        info.update({"plaintext_size_range": [max(0, size - 32), size - 17], "mac": "none"})
-    elif fmt.startswith("legacy"):
-        ct = size - F.LEGACY_PREFIX - MAC_SIZE
-        info.update({"plaintext_size_range": [max(0, ct - 16), ct - 1], "mac": "HMAC-SHA256 of the ciphertext"})
-    return info
-
-
-def cmd_inspect(args: argparse.Namespace) -> int:
-    path = Path(args.path)
-    results, failures = [], 0
-    for part in _parts(path):
+    opener = _opener(args)
+    failures, pairs = 0, _pairs(Path(args.src), Path(args.dst))
+    for s, d in pairs:
+        d.parent.mkdir(parents=True, exist_ok=True)
+        prog = Progress(f"decrypt {s.name}", s.stat().st_size, not args.quiet)
+        tmp = d.with_name(f".{d.name}.sealio-tmp")
         try:
-            results.append(_describe(part, args.format))
-        except (SealioError, OSError) as e:
+            with opener(s) as fin, open(tmp, "wb") as fout:
+                while chunk := fin.read(4 << 20):
+                    fout.write(chunk)
+                    prog(len(chunk))
+            os.replace(tmp, d)  # plaintext appears only once every MAC checked
+        except (SealioError, OSError, ValueError) as e:
             failures += 1
-            _report(part, e)
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        for info in results:
-            print(f"{info['file']}:")
-            for k, v in info.items():
-                if k != "file":
-                    print(f"  {k.replace('_', ' '):28} {v}")
+            tmp.unlink(missing_ok=True)
+            _report(s, e)
+        finally:
+            prog.finish()
+    _say(args, f"decrypted {len(pairs) - failures} of {len(pairs)} BigDL file(s)")
     return EXIT_FAIL if failures else EXIT_OK
 
 
-def register(subparsers: Any) -> None:
-    """Add ``sealio bigdl ...`` to the main command line."""
-    p = subparsers.add_parser("bigdl", help="read, write and migrate BigDL PPML encrypted files",
-                              description="BigDL PPML compatibility (docs/BIGDL.md). Unlike BigDL, "
-                                          "every MAC is verified before plaintext is written.")
-    sub = p.add_subparsers(dest="bigdl_command", metavar="COMMAND", required=True)
+def cmd_encrypt(args: argparse.Namespace) -> int:
+    if args.format != "common":
+        raise UsageError("sealio writes BigDL's common format only (--format common)")
+    keys = _key_source(args)
+    src, dst = Path(args.src), Path(args.dst)
+    files = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src]
+    outs = [dst / f"{p.relative_to(src)}.cbc" for p in files] if src.is_dir() else [dst]
+    # One data key per call, as BigDL does; part files encrypted together (multi-buffer CBC).
+    blobs = bigdl.encrypt_many([p.read_bytes() for p in files], keys)
+    for out, blob in zip(outs, blobs):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(blob)
+    if src.is_dir() and blobs and any(blobs):
+        hdr = common.parse_header(next(b for b in blobs if b))
+        bigdl.write_meta(dst, hdr.encrypted_data_key)
+    _say(args, f"encrypted {len(files)} file(s) in BigDL's common format")
+    return EXIT_OK
 
-    def keys(sp: argparse.ArgumentParser) -> None:
-        g = sp.add_argument_group("BigDL keys (also from $SEALIO_BIGDL_* environment variables)")
-        g.add_argument("--primary-key-plaintext", metavar="B64",
-                       help=f"base64 primary key (${ENV['primary_key_plaintext']})")
-        g.add_argument("--simple-app-id", metavar="ID", help=f"SimpleKeyManagementService app id "
-                       f"(${ENV['simple_app_id']})")
-        g.add_argument("--simple-api-key", metavar="KEY", help=f"its api key (${ENV['simple_api_key']})")
-        g.add_argument("--ehsm-url", metavar="URL", help=f"EHSM endpoint https://IP:PORT (${ENV['ehsm_url']})")
-        g.add_argument("--ehsm-app-id", metavar="ID", help=f"EHSM app id (${ENV['ehsm_app_id']})")
-        g.add_argument("--ehsm-api-key", metavar="KEY", help=f"EHSM api key (${ENV['ehsm_api_key']})")
-        g.add_argument("--primary-key-path", metavar="FILE", help="primary key file (SimpleKMS, EHSM)")
-        g.add_argument("--data-key-path", metavar="FILE", help="dataKey file (legacy 2.1/2.2 formats)")
-        sp.add_argument("--format", choices=F.FORMATS, default=None,
-                        help="BigDL file format (default: detected where unambiguous, else common)")
 
-    def common(sp: argparse.ArgumentParser, reading: bool = True) -> None:
-        keys(sp)
-        if reading:
-            sp.add_argument("--no-verify-mac", action="store_true",
-                            help="SALVAGE ONLY: do not check BigDL's HMAC (warns; tampered data passes)")
-        sp.add_argument("--force", action="store_true", help="overwrite existing destination files")
-        sp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary output")
-        sp.add_argument("src", metavar="SRC")
-        sp.add_argument("dst", metavar="DST")
+def cmd_migrate(args: argparse.Namespace) -> int:
+    opener = _opener(args)
+    kms = _load_kms(args)
+    master = args.master_key or getattr(kms, "default", None)
+    if not master:
+        raise UsageError("no master key: give --master-key NAME")
+    _check_master(kms, master)
+    src = Path(args.src)
+    total = sum(p.stat().st_size for p in bigdl.part_files(src))
+    prog = Progress("migrate", total, not args.quiet)
+    try:
+        done = bigdl.migrate(src, Path(args.dst), opener, keys=kms, master_key=master, on_bytes=prog)
+    finally:
+        prog.finish()
+    _say(args, f"migrated {len(done)} BigDL file(s) to sealed files under master key {master!r}")
+    return EXIT_OK
 
-    sp = sub.add_parser("decrypt", help="BigDL part file or directory -> plaintext files")
-    common(sp)
-    sp.set_defaults(func=cmd_decrypt)
-    sp = sub.add_parser("encrypt", help="plaintext file or directory -> BigDL directory (common format)")
-    common(sp, reading=False)
-    sp.set_defaults(func=cmd_encrypt)
-    sp = sub.add_parser("migrate", help="BigDL directory -> sealed files (MACs verified, streaming)")
-    common(sp)
-    sp.add_argument("--keyring", metavar="PATH", help="sealio keyring for the sealed output")
-    sp.add_argument("--kms", metavar="URI", help="sealio KMS for the sealed output (see docs/KMS.md)")
-    sp.add_argument("--master-key", metavar="NAME", help="sealio master key (default: the keyring's default)")
-    sp.set_defaults(func=cmd_migrate)
-    sp = sub.add_parser("inspect", help="show BigDL part files' layout (no keys needed)")
-    sp.add_argument("--format", choices=F.FORMATS, default=None)
-    sp.add_argument("--json", action="store_true")
-    sp.add_argument("path", metavar="PATH")
-    sp.set_defaults(func=cmd_inspect)
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    rows, failures = [], 0
+    for p in bigdl.part_files(args.path):
+        size = p.stat().st_size
+        try:
+            fmt = bigdl.detect_format(p)
+            row: dict[str, Any] = {"file": str(p), "format": fmt, "size": size}
+            if size:
+                with open(p, "rb") as f:
+                    hdr = common.parse_header(f.read(common.HEADER_SIZE), str(p))
+                row.update(encrypted_data_key_length=len(hdr.encrypted_data_key),
+                           ciphertext_bytes=size - common.HEADER_SIZE - common.MAC_SIZE,
+                           max_plaintext_bytes=size - common.HEADER_SIZE - common.MAC_SIZE - 1)
+            rows.append(row)
+        except (SealioError, OSError) as e:
+            failures += 1
+            _report(p, e)
+    meta = bigdl.read_meta(args.path) if Path(args.path).is_dir() else None
+    if args.json:
+        print(json.dumps({"files": rows, "meta_present": meta is not None}, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['file']}: BigDL {r['format']}, {r['size']} bytes"
+                  + (f", ciphertext {r['ciphertext_bytes']}" if r.get("ciphertext_bytes") else ""))
+        if meta is not None:
+            print(f"{args.path}/.meta: encryptedDataKey present ({len(meta)} chars)")
+    return EXIT_FAIL if failures else EXIT_OK

@@ -19,6 +19,7 @@ __all__ = [
     "KmsAuthError",
     "KmsUnavailableError",
     "KeyDisabledError",
+    "ConfigurationError",
 ]
 
 
@@ -78,16 +79,16 @@ class KeyDisabledError(KmsError):
     (e.g. below Vault's ``min_decryption_version``, or a disabled AWS KMS key)."""
 
 
-# --- BigDL PPML compatibility (sealio.bigdl): warnings, not failures
+class ConfigurationError(SealioError, ValueError):
+    """An option or configuration is invalid, or would carry a secret where
+    only configuration belongs (Spark options, URLs, pickles)."""
 
 
 class WeakKeyWarning(UserWarning):
-    """A key source yields an AES key with far less entropy than its length
-    (BigDL uses the *text* of a data-key string as key bytes)."""
+    """A key source yields an AES key with far less entropy than its size
+    (BigDL PPML's data keys: the text of a key string is used as key bytes)."""
 
 
-class UnverifiedDataWarning(UserWarning):
-    """Plaintext is returned without an integrity check: a format without a
-    MAC (BigDL native CBC) or an explicit ``verify_mac=False`` salvage read."""
-
-__all__ += ["WeakKeyWarning", "UnverifiedDataWarning"]
+class UnauthenticatedWarning(UserWarning):
+    """Data was read without an integrity check: a format that has none
+    (BigDL's native CBC files) or a salvage opt-out (``verify_mac=False``)."""

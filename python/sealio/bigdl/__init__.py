@@ -1,51 +1,20 @@
-"""BigDL PPML compatibility: read and write its encrypted files and keys.
+"""Read, write and migrate BigDL PPML's encrypted files without a JVM.
 
-Unlike BigDL, the HMAC of every part file is verified before plaintext is
-returned (``verify_mac=False`` is the explicit, warned salvage opt-out).
-See docs/BIGDL.md.
+Formats: ``common`` (the default since BigDL 2.3; HMAC verified here,
+fail closed), ``native`` AES-CBC (no MAC), legacy 2.1/2.2. Key sources:
+:class:`PlaintextPrimaryKey`, :class:`SimpleKms`, :class:`Ehsm`. BigDL's keys are weak by
+construction (:class:`~sealio.errors.WeakKeyWarning`); ``migrate`` moves
+the data to sealed files. See docs/BIGDL.md.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from sealio.bigdl.common import CommonReader, CommonWriter, encrypt_bytes, encrypt_many, open_common
+from sealio.bigdl.dataset import (FORMATS, Opener, detect_format, migrate, part_files, read_csv_table,
+                                  read_meta, write_meta)
+from sealio.bigdl.ehsm import Ehsm
+from sealio.bigdl.keys import DataKey, DataKeyText, KeySource, PlaintextPrimaryKey, SimpleKms
 
-from sealio.bigdl.common import CommonWriter, open_common, read_header
-from sealio.bigdl.formats import FORMATS, detect_format, open_legacy, open_native, open_part, part_files
-from sealio.bigdl.keys import KeySource, PlaintextPrimaryKey, SimpleKms, split_data_key
-from sealio.bigdl.meta import read_meta, write_meta
-from sealio.bigdl.parts import encrypt_parts, write_directory
-
-__all__ = [
-    "CommonWriter",
-    "bigdl_batches",
-    "bigdl_dataset",
-    "open_bigdl_file",
-    "read_bigdl_csv",
-    "FORMATS",
-    "detect_format",
-    "open_legacy",
-    "open_native",
-    "open_part",
-    "part_files",
-    "KeySource",
-    "PlaintextPrimaryKey",
-    "SimpleKms",
-    "encrypt_parts",
-    "open_common",
-    "read_header",
-    "read_meta",
-    "split_data_key",
-    "write_directory",
-    "write_meta",
-]
-
-
-_LAZY = {"bigdl_batches", "bigdl_dataset", "open_bigdl_file", "read_bigdl_csv"}
-
-
-def __getattr__(name: str) -> Any:  # pyarrow is imported only when a dataset is read
-    if name in _LAZY:
-        from sealio.bigdl import dataset
-
-        return getattr(dataset, name)
-    raise AttributeError(f"module 'sealio.bigdl' has no attribute {name!r}")
+__all__ = ["FORMATS", "CommonReader", "CommonWriter", "DataKey", "DataKeyText", "Ehsm", "KeySource", "Opener",
+           "PlaintextPrimaryKey", "SimpleKms", "detect_format", "encrypt_bytes", "encrypt_many", "migrate",
+           "open_common", "part_files", "read_csv_table", "read_meta", "write_meta"]

@@ -1,196 +1,243 @@
-"""BigDL's "common" format (the default since 2.3) — read and write.
+"""BigDL PPML's "common" encrypted file format (BigDL >= 2.3, the default).
 
-Layout: ``uint32 BE L`` | ``uint32 BE 16`` | ``L`` bytes encryptedDataKey
-(UTF-8) | IV (16) | ``0x80`` fill up to offset 400 | one AES-128-CBC/PKCS5
-ciphertext | HMAC-SHA256(hmac_key, ciphertext). An empty part is a 0-byte
-file. There is no magic number: :func:`looks_common` checks the shape.
+Layout (see docs/BIGDL.md): a 400-byte header ``BE32 L ‖ BE32 16 ‖
+encryptedDataKey (L bytes, UTF-8) ‖ IV (16) ‖ 0x80 fill``, then one
+AES-128-CBC/PKCS5 ciphertext of the whole plaintext, then
+HMAC-SHA256(hmacKey, ciphertext). An empty plaintext is a 0-byte file.
+
+Unlike BigDL (whose check is inverted and over the plaintext), the reader
+verifies the HMAC over the ciphertext *before* it releases any plaintext:
+a first streaming pass authenticates, a second decrypts through the C
+core. ``verify_mac=False`` is the explicit salvage opt-out.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+import io
 import os
-import secrets
 import struct
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from hashlib import sha256
 from typing import IO, Any
 
-from sealio.bigdl.cbcstream import CbcRangeReader, open_source
-from sealio.bigdl.keys import KeySource, split_data_key
-from sealio.errors import FormatError, IntegrityError
-from sealio.primitives import AesCbc
-from sealio.streams import _AtomicFileSink
-
-__all__ = ["CommonHeader", "CommonWriter", "HEADER_SIZE", "MAC_SIZE", "build_header", "looks_common",
-           "open_common", "parse_header", "read_header"]
+from sealio.bigdl.keys import DataKey, KeySource
+from sealio.errors import FormatError, IntegrityError, UnauthenticatedWarning
+from sealio.primitives import AesCbc, aes_cbc_encrypt_many
 
 HEADER_SIZE = 400
-MAC_SIZE = 32
 IV_SIZE = 16
-MAX_EDK = HEADER_SIZE - 8 - IV_SIZE  # BigDL overflows the header beyond this
+MAC_SIZE = 32
+BLOCK = 16
+FILL = 0x80
+CHUNK = 4 << 20  # streaming unit, a multiple of the block size
+_MAX_KEY_TEXT = HEADER_SIZE - 8 - IV_SIZE
 
 
 @dataclass(frozen=True)
-class CommonHeader:
+class Header:
     encrypted_data_key: str
     iv: bytes
 
-    def __repr__(self) -> str:  # the wrapped key is weakly protected: not shown
-        return f"CommonHeader(encrypted_data_key=<{len(self.encrypted_data_key)} chars>)"
-
 
 def build_header(encrypted_data_key: str, iv: bytes) -> bytes:
-    edk = encrypted_data_key.encode("utf-8")
-    if len(edk) > MAX_EDK:
-        raise ValueError(f"an encryptedDataKey longer than {MAX_EDK} bytes does not fit BigDL's header")
-    if len(iv) != IV_SIZE:
-        raise ValueError("the IV must be 16 bytes")
-    head = struct.pack(">II", len(edk), IV_SIZE) + edk + iv
-    return head + b"\x80" * (HEADER_SIZE - len(head))
+    raw = encrypted_data_key.encode("utf-8")
+    if len(raw) > _MAX_KEY_TEXT:
+        raise FormatError(f"a BigDL encrypted data key longer than {_MAX_KEY_TEXT} bytes does not fit the header")
+    head = struct.pack(">II", len(raw), IV_SIZE) + raw + iv
+    return head + bytes([FILL]) * (HEADER_SIZE - len(head))
 
 
-def parse_header(head: bytes) -> CommonHeader:
-    if len(head) < HEADER_SIZE:
-        raise FormatError("not a BigDL common-format file: shorter than its 400-byte header")
-    length, iv_len = struct.unpack_from(">II", head)
-    if iv_len != IV_SIZE or length > MAX_EDK:
-        raise FormatError("not a BigDL common-format file: bad header lengths")
+def parse_header(data: bytes, name: str = "file") -> Header:
+    if len(data) < HEADER_SIZE:
+        raise FormatError(f"{name}: shorter than BigDL's 400-byte header")
+    key_len, iv_len = struct.unpack_from(">II", data)
+    if iv_len != IV_SIZE or key_len > _MAX_KEY_TEXT:
+        raise FormatError(f"{name}: not a BigDL common-format file (header lengths {key_len}/{iv_len})")
     try:
-        edk = bytes(head[8:8 + length]).decode("utf-8")
+        key_text = data[8:8 + key_len].decode("utf-8")
     except UnicodeDecodeError:
-        raise FormatError("not a BigDL common-format file: the encryptedDataKey is not UTF-8") from None
-    return CommonHeader(edk, bytes(head[8 + length:8 + length + IV_SIZE]))
+        raise FormatError(f"{name}: BigDL header holds a data key that is not UTF-8 text") from None
+    iv = bytes(data[8 + key_len:8 + key_len + IV_SIZE])
+    return Header(key_text, iv)
 
 
-def looks_common(head: bytes, size: int) -> bool:
-    """Whether the first bytes and the size have the common format's shape."""
-    if size == 0:
+def encrypted_size(plain_len: int) -> int:
+    return 0 if plain_len == 0 else HEADER_SIZE + BLOCK * (plain_len // BLOCK + 1) + MAC_SIZE
+
+
+def _size(f: IO[bytes]) -> int:
+    pos = f.tell()
+    end = f.seek(0, os.SEEK_END)
+    f.seek(pos)
+    return end
+
+
+class CommonReader(io.RawIOBase):
+    """Plaintext of one common-format file, authenticated before the first
+    byte is returned (unless ``verify_mac=False``), in constant memory."""
+
+    def __init__(self, f: IO[bytes], keys: KeySource, *, name: str = "file",
+                 verify_mac: bool = True, owns: bool = False) -> None:
+        super().__init__()
+        self._f, self._owns, self._name = f, owns, name
+        size = _size(f)
+        self._empty = size == 0
+        if self._empty:
+            return
+        if size < HEADER_SIZE + BLOCK + MAC_SIZE or (size - HEADER_SIZE - MAC_SIZE) % BLOCK:
+            raise IntegrityError(f"{name}: truncated or not a BigDL common-format file ({size} bytes)")
+        f.seek(0)
+        header = parse_header(f.read(HEADER_SIZE), name)
+        key = keys.decrypt_data_key(header.encrypted_data_key)
+        key.warn_if_weak(name)
+        self._ct_len = size - HEADER_SIZE - MAC_SIZE
+        if verify_mac:
+            self._verify(key)
+        else:
+            warnings.warn(f"{name}: HMAC not verified (verify_mac=False): the plaintext may be forged",
+                          UnauthenticatedWarning, stacklevel=2)
+        self._cbc = AesCbc(key.aes_key(16))
+        self._iv = header.iv
+        self._pos = 0  # ciphertext bytes consumed
+        self._buf = memoryview(b"")
+        f.seek(HEADER_SIZE)
+
+    def _verify(self, key: DataKey) -> None:
+        mac = hmac.new(key.hmac_key, digestmod=sha256)
+        self._f.seek(HEADER_SIZE)
+        left = self._ct_len
+        while left:
+            chunk = self._f.read(min(CHUNK, left))
+            if not chunk:
+                raise IntegrityError(f"{self._name}: file shrank while being read")
+            mac.update(chunk)
+            left -= len(chunk)
+        tag = self._f.read(MAC_SIZE)
+        if not hmac.compare_digest(mac.digest(), tag):
+            raise IntegrityError(f"{self._name}: BigDL HMAC mismatch: the file was modified, truncated, "
+                                 "or the key is wrong")
+
+    def _refill(self) -> None:
+        take = min(CHUNK, self._ct_len - self._pos)
+        ct = self._f.read(take)
+        if len(ct) != take:
+            raise IntegrityError(f"{self._name}: file shrank while being read")
+        self._pos += take
+        last = self._pos == self._ct_len
+        out = bytearray(take)
+        n = self._cbc.decrypt_into(self._iv, ct, out, padding=last)
+        self._iv = ct[-BLOCK:]
+        self._buf = memoryview(out)[:n]
+
+    def readable(self) -> bool:
         return True
-    if size < HEADER_SIZE + 16 + MAC_SIZE or (size - HEADER_SIZE - MAC_SIZE) % 16 or len(head) < HEADER_SIZE:
-        return False
-    length, iv_len = struct.unpack_from(">II", head)
-    if iv_len != IV_SIZE or length > MAX_EDK:
-        return False
-    return all(b == 0x80 for b in head[8 + length + IV_SIZE:HEADER_SIZE])
+
+    def readinto(self, b: Any) -> int:
+        if self._empty:
+            return 0
+        view = memoryview(b).cast("B")
+        while not self._buf and self._pos < self._ct_len:
+            self._refill()
+        n = min(len(view), len(self._buf))
+        view[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+    def close(self) -> None:
+        if not self.closed and self._owns:
+            self._f.close()
+        super().close()
 
 
-def read_header(file: str | os.PathLike[str] | IO[bytes]) -> CommonHeader | None:
-    """The header of a part file (None for an empty part)."""
-    f, owns = open_source(file)
+def open_common(path: str | os.PathLike[str], keys: KeySource, *, verify_mac: bool = True) -> io.BufferedReader:
+    f = open(path, "rb")  # noqa: SIM115 (owned by the reader)
     try:
-        f.seek(0)
-        head = f.read(HEADER_SIZE)
-        return parse_header(head) if head else None
-    finally:
-        if owns:
-            f.close()
-
-
-def open_common(file: str | os.PathLike[str] | IO[bytes], keys: KeySource, *,
-                verify_mac: bool = True, data_key: str | None = None) -> CbcRangeReader:
-    """A readable binary stream of a common-format part file's plaintext.
-
-    The data key is unwrapped from the file's own header (``data_key``
-    overrides, e.g. from ``.meta``). The HMAC is verified before the first
-    byte is returned (:class:`IntegrityError` otherwise) unless
-    ``verify_mac=False``.
-    """
-    f, owns = open_source(file)
-    try:
-        size = f.seek(0, os.SEEK_END)
-        f.seek(0)
-        name = str(getattr(f, "name", "BigDL part file"))
-        if size == 0:
-            return CbcRangeReader(f, owns, 0, 0, bytes(16), AesCbc(bytes(16)), mac_key=None, tag=None,
-                                  verify_mac=False, what=name)
-        head = f.read(HEADER_SIZE)
-        header = parse_header(head)
-        if size < HEADER_SIZE + 16 + MAC_SIZE:
-            raise IntegrityError(f"{name}: truncated (too short for a BigDL common-format file)")
-        f.seek(size - MAC_SIZE)
-        tag = f.read(MAC_SIZE)
-        hmac_key, aes_key = split_data_key(data_key if data_key is not None else keys.unwrap(header.encrypted_data_key))
-        return CbcRangeReader(f, owns, HEADER_SIZE, size - MAC_SIZE, header.iv, AesCbc(aes_key),
-                              mac_key=hmac_key, tag=tag, verify_mac=verify_mac, what=name)
+        return io.BufferedReader(CommonReader(f, keys, name=os.fspath(path), verify_mac=verify_mac, owns=True),
+                                 buffer_size=1 << 20)
     except BaseException:
-        if owns:
-            f.close()
+        f.close()
         raise
 
 
-class CommonWriter:
-    """Writes one common-format part file, streaming; published atomically
-    on :meth:`close` (a file left empty becomes a 0-byte part, as in BigDL).
+def _tail_mac(key: DataKey, ct: bytes | bytearray | memoryview) -> bytes:
+    return hmac.new(key.hmac_key, ct, sha256).digest()
 
-    Use as a context manager: an exception aborts and removes the output.
-    """
 
-    def __init__(self, path: str | os.PathLike[str], data_key: str, encrypted_data_key: str, *,
-                 iv: bytes | None = None) -> None:
-        hmac_key, aes_key = split_data_key(data_key)
-        self._iv = bytes(iv) if iv is not None else secrets.token_bytes(IV_SIZE)
-        self._header = build_header(encrypted_data_key, self._iv)
-        self._aes = AesCbc(aes_key)
-        self._mac = hmac.new(hmac_key, digestmod=hashlib.sha256)
-        self._sink = _AtomicFileSink(path)
-        self._tail = bytearray()
-        self._out = bytearray()
+def encrypt_bytes(plaintext: bytes, keys: KeySource) -> bytes:
+    """One common-format file for ``plaintext``."""
+    return encrypt_many([plaintext], keys)[0]
+
+
+def encrypt_many(plaintexts: Sequence[Any], keys: KeySource) -> list[bytes]:
+    """Several part files at once (one data key for the batch, as one BigDL
+    write call uses): their CBC chains run interleaved in the C core's
+    multi-buffer kernel instead of one serial chain after another."""
+    encrypted_key, key = keys.new_data_key()
+    key.warn_if_weak("BigDL writer")
+    cbc = AesCbc(key.aes_key(16))
+    jobs = [(cbc, os.urandom(IV_SIZE), p) for p in plaintexts]
+    cts = aes_cbc_encrypt_many([j for j in jobs if len(memoryview(j[2]).cast("B"))])
+    out, it = [], iter(cts)
+    for _, iv, p in jobs:
+        if not len(memoryview(p).cast("B")):
+            out.append(b"")
+            continue
+        ct = next(it)
+        out.append(build_header(encrypted_key, iv) + bytes(ct) + _tail_mac(key, ct))
+    return out
+
+
+class CommonWriter(io.RawIOBase):
+    """Streaming common-format writer (constant memory); nothing is written
+    for an empty plaintext, as in BigDL."""
+
+    def __init__(self, f: IO[bytes], keys: KeySource) -> None:
+        super().__init__()
+        self._f = f
+        encrypted_key, key = keys.new_data_key()
+        key.warn_if_weak("BigDL writer")
+        self._key, self._encrypted_key = key, encrypted_key
+        self._cbc = AesCbc(key.aes_key(16))
+        self._iv = os.urandom(IV_SIZE)
+        self._mac = hmac.new(key.hmac_key, digestmod=sha256)
+        self._pending = bytearray()
         self._started = False
-        self.closed = False
 
-    def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        if not self._started and len(view):
-            self._sink.write(memoryview(self._header))
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        data = memoryview(b).cast("B")
+        self._pending += data
+        full = (len(self._pending) - 1) // BLOCK * BLOCK  # keep >= 1 byte for the padded tail
+        if full >= CHUNK:
+            self._emit(bytes(self._pending[:full]), padding=False)
+            del self._pending[:full]
+        return len(data)
+
+    def _emit(self, plain: bytes, *, padding: bool) -> None:
+        if not self._started:
+            self._f.write(build_header(self._encrypted_key, self._iv))
             self._started = True
-        buf = self._tail + view if self._tail else view
-        whole = len(buf) - len(buf) % 16
-        if whole:
-            self._encrypt(memoryview(buf)[:whole], padding=False)
-        self._tail = bytearray(buf[whole:])
-        return len(view)
-
-    def _encrypt(self, plain: memoryview, padding: bool) -> None:
-        need = AesCbc.encrypted_size(len(plain), padding)
-        if len(self._out) < need:
-            self._out = bytearray(need)
-        n = self._aes.encrypt_into(self._iv, plain, self._out, padding)
-        ct = memoryview(self._out)[:n]
+        ct = self._cbc.encrypt(self._iv, plain, padding)
+        self._iv = ct[-BLOCK:]
         self._mac.update(ct)
-        self._sink.write(ct)
-        self._iv = bytes(ct[n - 16:n])
+        self._f.write(ct)
 
     def close(self) -> None:
         if self.closed:
             return
         try:
-            if self._started:
-                self._encrypt(memoryview(self._tail), padding=True)
-                self._sink.write(memoryview(self._mac.digest()))
-            self._sink.publish()
-        except BaseException:
-            self._sink.abort()
-            raise
+            if self._pending or self._started:
+                self._emit(bytes(self._pending), padding=True)
+                self._f.write(self._mac.digest())
         finally:
-            self.closed = True
+            super().close()
 
-    def abort(self) -> None:
-        if not self.closed:
-            self._sink.abort()
-            self.closed = True
 
-    def __enter__(self) -> CommonWriter:
-        return self
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-    def __repr__(self) -> str:
-        return "<CommonWriter>"
-
-    def __reduce__(self) -> Any:
-        raise TypeError("a BigDL writer holds key material and cannot be pickled")
+def iter_chunks(reader: IO[bytes], size: int = CHUNK) -> Iterator[bytes]:
+    while chunk := reader.read(size):
+        yield chunk

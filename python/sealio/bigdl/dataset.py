@@ -1,79 +1,158 @@
-"""BigDL-encrypted CSV directories as Arrow data (pyarrow, no JVM).
+"""BigDL-encrypted directories: part files, ``.meta``, format detection,
+reading as pyarrow tables, and migration to sealed files.
 
-Spark writes one CSV per partition, each with its own header line when
-``header=true``. Parts are decrypted and parsed one at a time (HMAC
-verified first), so :func:`bigdl_batches` streams in bounded memory; the
-schema is inferred from the first non-empty part and imposed on the rest.
+Keys are read from each part file's own header: BigDL's append mode
+overwrites ``.meta`` with the newest data key, which would orphan older
+parts.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.dataset as pads
+from sealio.bigdl import common, legacy
+from sealio.bigdl.keys import DataKey, KeySource
+from sealio.errors import FormatError
 
-from sealio.bigdl.formats import open_part, part_files
-from sealio.bigdl.keys import KeySource
-
-__all__ = ["bigdl_batches", "bigdl_dataset", "open_bigdl_file", "read_bigdl_csv"]
+FORMATS = ("common", "native", "legacy-2.1", "legacy-2.2")
+_SKIP_PREFIXES = (".", "_")
 
 
-def open_bigdl_file(path: str | os.PathLike[str] | IO[bytes], keys: KeySource, *, format: str = "common",
-                    verify_mac: bool = True, encrypted_data_key: str | None = None) -> io.BufferedReader:
-    """One BigDL part file as a readable, buffered binary file object
-    (plaintext; the HMAC is verified before the first byte)."""
-    raw = open_part(path, keys, format=format, verify_mac=verify_mac, encrypted_data_key=encrypted_data_key)
-    return io.BufferedReader(raw, buffer_size=1 << 20)
+def part_files(path: str | os.PathLike[str]) -> list[Path]:
+    """The data files of a BigDL output: a file itself, or a directory's
+    non-hidden files (``.meta``, ``_SUCCESS``, ``.crc`` are skipped)."""
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    if not p.is_dir():
+        raise FileNotFoundError(f"{p}: no such file or directory")
+    return sorted(f for f in p.rglob("*") if f.is_file()
+                  and not any(part.startswith(_SKIP_PREFIXES) for part in f.relative_to(p).parts))
 
 
-def _csv_reader(f: IO[bytes], header: bool, schema: pa.Schema | None,
-                parse: pacsv.ParseOptions | None) -> pacsv.CSVStreamingReader:
-    read = pacsv.ReadOptions(autogenerate_column_names=not header,
-                             column_names=None if header or schema is None else schema.names)
-    conv = pacsv.ConvertOptions(column_types=dict(zip(schema.names, schema.types)) if schema else None)
-    return pacsv.open_csv(f, read_options=read, parse_options=parse, convert_options=conv)
-
-
-def bigdl_batches(directory: str | os.PathLike[str], keys: KeySource, *, header: bool = True,
-                  format: str = "common", verify_mac: bool = True,
-                  parse_options: pacsv.ParseOptions | None = None) -> pa.RecordBatchReader:
-    """A streaming :class:`pyarrow.RecordBatchReader` over every part file
-    of a BigDL CSV directory (keys from each part's own header)."""
-    parts = part_files(directory) if Path(directory).is_dir() else [Path(directory)]
-    parts = [p for p in parts if p.stat().st_size]
-    if not parts:
-        raise ValueError(f"{directory}: no non-empty part files")
-    first = open_bigdl_file(parts[0], keys, format=format, verify_mac=verify_mac)
+def read_meta(directory: str | os.PathLike[str]) -> str | None:
+    """The ``encryptedDataKey`` of a directory's ``.meta`` (case-insensitive
+    field name, unknown fields ignored), or None when there is none."""
+    meta = Path(directory) / ".meta"
+    if not meta.is_file():
+        return None
+    text = meta.read_text(encoding="utf-8").strip()
+    if not text:
+        return None  # the native format writes an empty .meta
     try:
-        reader = _csv_reader(first, header, None, parse_options)
-    except BaseException:
-        first.close()
-        raise
-    schema = reader.schema
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        with first:
-            yield from reader
-        for p in parts[1:]:
-            with open_bigdl_file(p, keys, format=format, verify_mac=verify_mac) as f:
-                yield from _csv_reader(f, header, schema, parse_options)
-
-    return pa.RecordBatchReader.from_batches(schema, batches())
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        raise FormatError(f"{meta}: not JSON") from None
+    for k, v in doc.items() if isinstance(doc, dict) else ():
+        if k.lower() == "encrypteddatakey" and isinstance(v, str):
+            return v
+    raise FormatError(f"{meta}: no encryptedDataKey field")
 
 
-def read_bigdl_csv(directory: str | os.PathLike[str], keys: KeySource, **kw: Any) -> pa.Table:
-    """The whole BigDL CSV directory as one table."""
-    return bigdl_batches(directory, keys, **kw).read_all()
+def write_meta(directory: str | os.PathLike[str], encrypted_data_key: str) -> None:
+    """As BigDL's Jackson pretty printer writes it."""
+    Path(directory, ".meta").write_text(
+        '{\n  "encryptedDataKey" : ' + json.dumps(encrypted_data_key) + "\n}\n", encoding="utf-8")
 
 
-def bigdl_dataset(directory: str | os.PathLike[str], keys: KeySource, **kw: Any) -> pads.Dataset:
-    """The directory as a :mod:`pyarrow.dataset` dataset (filters and
-    projections through the usual ``to_table(filter=...)`` API; DuckDB and
-    polars scan it too). Decrypted and verified on construction."""
-    return pads.dataset(read_bigdl_csv(directory, keys, **kw))
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """``common`` or ``legacy`` where the bytes say so unambiguously; the
+    native format has no header and cannot be told from noise."""
+    with open(path, "rb") as f:
+        head = f.read(common.HEADER_SIZE)
+        size = f.seek(0, os.SEEK_END)
+    if size == 0:
+        return "common"
+    if len(head) == common.HEADER_SIZE:
+        try:
+            common.parse_header(head)
+            if head[-1] == common.FILL:
+                return "common"
+        except FormatError:
+            pass
+    if head[:1] == bytes([legacy.LEGACY_MAGIC]):
+        raise FormatError(f"{path}: looks like a BigDL 2.1/2.2 legacy file: pass --format legacy-2.1 "
+                          "or legacy-2.2 (the key size differs and is not recorded)")
+    raise FormatError(f"{path}: not a BigDL common-format file (for native AES-CBC files pass "
+                      "--format native)")
+
+
+class Opener:
+    """Opens BigDL part files of one format as authenticated plaintext streams."""
+
+    def __init__(self, fmt: str, *, keys: KeySource | None = None, primary_key_b64: str | None = None,
+                 data_key: DataKey | None = None, verify_mac: bool = True) -> None:
+        if fmt not in (*FORMATS, "auto"):
+            raise ValueError(f"unknown BigDL format {fmt!r} (one of {', '.join(FORMATS)})")
+        self.fmt, self.keys, self.primary_key_b64 = fmt, keys, primary_key_b64
+        self.data_key, self.verify_mac = data_key, verify_mac
+
+    def __call__(self, path: str | os.PathLike[str]) -> IO[bytes]:
+        fmt = detect_format(path) if self.fmt == "auto" else self.fmt
+        name = os.fspath(path)
+        if fmt == "common":
+            if self.keys is None:
+                raise ValueError("the common format needs a key source")
+            return common.open_common(path, self.keys, verify_mac=self.verify_mac)
+        data = Path(path).read_bytes()
+        if fmt == "native":
+            if self.primary_key_b64 is None:
+                raise ValueError("the native format needs the plaintext primary key")
+            return io.BytesIO(legacy.decrypt_native(data, self.primary_key_b64, name=name))
+        if self.data_key is None:
+            raise ValueError("legacy formats need the data key (from the dataKey file)")
+        return io.BytesIO(legacy.decrypt_legacy(data, self.data_key, fmt, name=name,
+                                                verify_mac=self.verify_mac))
+
+
+def read_csv_table(path: str | os.PathLike[str], opener: Opener, **read_options: Any) -> Any:
+    """A BigDL-encrypted CSV output (with header, as SimpleQuery writes and
+    reads it) as one ``pyarrow.Table``; every part is authenticated first."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    tables = []
+    for part in part_files(path):
+        if Path(part).stat().st_size == 0:
+            continue
+        with opener(part) as f:
+            tables.append(pacsv.read_csv(f, **read_options))
+    if not tables:
+        raise FormatError(f"{path}: no non-empty part files")
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], opener: Opener, *, keys: Any,
+            master_key: str | None = None, on_bytes: Callable[[int], None] | None = None,
+            on_file: Callable[[Path, Path], None] | None = None) -> list[Path]:
+    """Re-encrypt every BigDL part under ``src`` into a sealed file under
+    ``dst`` (same relative names), streaming in constant memory; each part's
+    MAC is verified before a byte of it is written, and each sealed file
+    appears atomically."""
+    import sealio
+
+    src_p, dst_p = Path(src), Path(dst)
+    written = []
+    for part in part_files(src_p):
+        rel = part.relative_to(src_p) if src_p.is_dir() else Path(part.name)
+        out = dst_p / rel if src_p.is_dir() else dst_p
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if on_file:
+            on_file(part, out)
+        with opener(part) as fin, sealio.open(out, "wb", keys=keys, master_key=master_key) as fout:
+            for chunk in _chunks(fin):
+                fout.write(chunk)
+                if on_bytes:
+                    on_bytes(len(chunk))
+        written.append(out)
+    return written
+
+
+def _chunks(f: IO[bytes], size: int = 4 << 20) -> Iterator[bytes]:
+    while chunk := f.read(size):
+        yield chunk

@@ -1,0 +1,172 @@
+"""pyarrow over sealed files vs plaintext vs Parquet Modular Encryption.
+
+A table of int64, float64, a 20-character string and a timestamp is written
+as Parquet (uncompressed and snappy) and CSV: plaintext on local disk,
+sealed through ``sealio.arrow.EncryptedFileSystem``, and (Parquet) with PME
+through ``sealio.arrow.parquet_crypto_factory``. Reads: all columns and one
+column, through ``pq.read_table`` and ``dataset.to_table``, with 1 and 2
+threads. Every variant is timed in the same run, interleaved, repeated;
+medians and ratios to plaintext are printed (speed is reported, never
+asserted). Files are read once before timing (warm page cache).
+
+    python bench/bench_arrow.py --quick      # 500k rows, a few seconds per case
+    python bench/bench_arrow.py              # 5M rows, as in the issue
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import pyarrow.parquet.encryption as pe
+
+import sealio
+from sealio.arrow import EncryptedFileSystem, parquet_crypto_factory
+
+
+def make_table(rows: int) -> pa.Table:
+    rng = np.random.default_rng(1)
+    letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz0123456789", dtype=np.uint8)
+    chars = letters[rng.integers(0, len(letters), size=rows * 20)]
+    strings = pa.StringArray.from_buffers(rows, pa.py_buffer(np.arange(0, rows * 20 + 1, 20, dtype=np.int32)),
+                                          pa.py_buffer(chars.tobytes()))
+    return pa.table({
+        "id": pa.array(np.arange(rows, dtype=np.int64)),
+        "value": pa.array(rng.random(rows)),
+        "name": strings,
+        "ts": pa.array(np.datetime64("2026-01-01") + rng.integers(0, 10**9, rows).astype("timedelta64[s]"),
+                       pa.timestamp("us")),
+    })
+
+
+def timeit(fn: Callable[[], object], repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="500k rows, 3 repeats")
+    ap.add_argument("--rows", type=int, default=None)
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
+    ap.add_argument("--dir", default=None, help="where to write files (default: a temporary directory)")
+    args = ap.parse_args(argv)
+    rows = args.rows or (500_000 if args.quick else 5_000_000)
+    repeats = args.repeats or (3 if args.quick else 5)
+    threads = [int(t) for t in args.threads.split(",")]
+
+    with tempfile.TemporaryDirectory(dir=args.dir, prefix="sealio-bench-arrow-") as tmp:
+        root = Path(tmp)
+        ring = sealio.LocalKeyring.create(root / "keyring.json")
+        ring.generate("main")
+        uri = f"local://{ring.path}"
+        (root / "plain").mkdir()
+        (root / "sealed").mkdir()
+        plain = pafs.SubTreeFileSystem(str(root / "plain"), pafs.LocalFileSystem())
+        sealed_fs = {n: EncryptedFileSystem(pafs.SubTreeFileSystem(str(root / "sealed"), pafs.LocalFileSystem()),
+                                            keys=uri, threads=n) for n in threads}
+        sealed = sealed_fs[max(threads)]
+        factory = parquet_crypto_factory(uri)
+        kms = pe.KmsConnectionConfig()
+        pme_cfg = pe.EncryptionConfiguration(footer_key="main", column_keys={"main": ["id", "value", "name", "ts"]},
+                                             double_wrapping=True)
+        dprops = factory.file_decryption_properties(kms, pe.DecryptionConfiguration())
+
+        t0 = time.perf_counter()
+        table = make_table(rows)
+        print(f"# {rows:,} rows, {table.nbytes / 1e6:.0f} MB in memory (made in {time.perf_counter() - t0:.1f} s); "
+              f"repeats={repeats}, medians; cpus={os.cpu_count()}; kernel={sealio.primitives.cpu_features()['kernel']}")
+        print(f"# pyarrow {pa.__version__}, python {sys.version.split()[0]}")
+
+        results: list[tuple[str, str, float, float]] = []  # (case, variant, median s, ratio)
+
+        def report(case: str, timings: dict[str, list[float]]) -> None:
+            base = statistics.median(timings["plain"])
+            for variant, ts in timings.items():
+                med = statistics.median(ts)
+                results.append((case, variant, med, med / base))
+                print(f"{case:<44} {variant:<7} {med * 1e3:9.1f} ms  {med / base:5.2f}x", flush=True)
+
+        def run(case: str, fns: dict[str, Callable[[], object]]) -> None:
+            for fn in fns.values():  # warm-up: page cache, KEK caches
+                fn()
+            timings: dict[str, list[float]] = {k: [] for k in fns}
+            for _ in range(repeats):  # interleaved: noise hits every variant alike
+                for name, fn in fns.items():
+                    timings[name] += timeit(fn, 1)
+            report(case, timings)
+
+        for comp in ("none", "snappy"):
+            name = f"t-{comp}.parquet"
+
+            def write_pme(comp: str = comp, name: str = name) -> None:
+                props = factory.file_encryption_properties(kms, pme_cfg)
+                pq.write_table(table, str(root / "plain" / ("pme-" + name)), compression=comp,
+                               encryption_properties=props)
+
+            run(f"parquet {comp}: write", {
+                "plain": lambda comp=comp, name=name: pq.write_table(table, name, filesystem=plain, compression=comp),
+                "sealed": lambda comp=comp, name=name: pq.write_table(table, name, filesystem=sealed, compression=comp),
+                "pme": write_pme,
+            })
+            for n in threads:
+                pa.set_cpu_count(n)
+                pa.set_io_thread_count(max(2, n))
+                sfs = sealed_fs[n]
+                for cols, label in ((None, "all columns"), (["value"], "one column")):
+                    run(f"parquet {comp}: pq.read_table {label}, {n} thr", {
+                        "plain": lambda c=cols, name=name: pq.read_table(name, filesystem=plain, columns=c),
+                        "sealed": lambda c=cols, name=name, sfs=sfs: pq.read_table(name, filesystem=sfs, columns=c),
+                        "pme": lambda c=cols, name=name: pq.read_table(str(root / "plain" / ("pme-" + name)),
+                                                                       columns=c, decryption_properties=dprops),
+                    })
+                    run(f"parquet {comp}: dataset.to_table {label}, {n} thr", {
+                        "plain": lambda c=cols, name=name: ds.dataset(name, filesystem=plain).to_table(columns=c),
+                        "sealed": lambda c=cols, name=name, sfs=sfs: ds.dataset(name, filesystem=sfs).to_table(
+                            columns=c),
+                    })
+
+        pa.set_cpu_count(max(threads))
+        with plain.open_output_stream("t.csv") as f:
+            pcsv.write_csv(table, f)
+        with sealed.open_output_stream("t.csv") as f:
+            pcsv.write_csv(table, f)
+        for n in threads:
+            pa.set_cpu_count(n)
+            sfs = sealed_fs[n]
+            run(f"csv: read_csv, {n} thr", {
+                "plain": lambda: pcsv.read_csv(plain.open_input_stream("t.csv")),
+                "sealed": lambda sfs=sfs: pcsv.read_csv(sfs.open_input_stream("t.csv")),
+            })
+            run(f"csv: dataset.to_table, {n} thr", {
+                "plain": lambda: ds.dataset("t.csv", filesystem=plain, format="csv").to_table(),
+                "sealed": lambda sfs=sfs: ds.dataset("t.csv", filesystem=sfs, format="csv").to_table(),
+            })
+        sizes = {p.name: p.stat().st_size for p in (root / "plain").iterdir()}
+        print(f"# plaintext file sizes (MB): " + ", ".join(f"{k} {v / 1e6:.0f}" for k, v in sorted(sizes.items())))
+        reads = [r for r in results if r[1] == "sealed" and "write" not in r[0]]
+        worst = max(reads, key=lambda r: r[3])
+        print(f"# sealed reads: median ratio {statistics.median(r[3] for r in reads):.3f}x, "
+              f"worst {worst[3]:.3f}x ({worst[0]})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,171 @@
+"""The ``sealio`` fsspec protocol: URL chaining, plaintext sizes, pandas,
+DuckDB, polars, Dask and pyarrow over sealed files, fail-closed reads,
+pickling by configuration."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import fsspec
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pytest
+
+import sealio
+from sealio import _header as H
+from sealio.fsspec_fs import SealioFileSystem
+from sealio.kms import KmsRef
+
+
+@pytest.fixture()
+def uri(tmp_path: Path) -> str:
+    ring = sealio.LocalKeyring.create(tmp_path / "keyring.json")
+    ring.generate("main")
+    KmsRef.forget()
+    return f"local://{ring.path}"
+
+
+@pytest.fixture()
+def opts(uri: str) -> dict[str, object]:
+    return {"sealio": {"keys": uri}}
+
+
+def _frame():  # type: ignore[no-untyped-def]
+    pd = pytest.importorskip("pandas")
+    return pd.DataFrame({"id": range(1000), "name": [f"n{i}" for i in range(1000)],
+                         "x": [i / 4 for i in range(1000)]})
+
+
+def test_protocol_is_registered_by_entry_point() -> None:
+    assert fsspec.get_filesystem_class("sealio") is SealioFileSystem
+
+
+def test_url_chaining_round_trip(tmp_path: Path, opts: dict[str, object]) -> None:
+    url = f"sealio::file://{tmp_path}/sub/hello.txt"
+    with fsspec.open(url, "wt", **opts) as f:
+        f.write("hello, sealed world\n" * 1000)
+    raw = (tmp_path / "sub" / "hello.txt").read_bytes()
+    assert raw.startswith(H.MAGIC) and b"hello" not in raw
+    with fsspec.open(url, "rt", **opts) as f:
+        assert f.read() == "hello, sealed world\n" * 1000
+    fs, path = fsspec.core.url_to_fs(url, **opts)
+    assert isinstance(fs, SealioFileSystem) and path == f"{tmp_path}/sub/hello.txt"
+    assert fs.info(path)["size"] == 20_000  # plaintext, from the ciphertext size
+    assert [e["size"] for e in fs.ls(f"{tmp_path}/sub")] == [20_000]
+    with fs.open(path, "rb") as f:
+        f.seek(19_980)
+        assert f.read() == b"hello, sealed world\n"
+
+
+def test_plaintext_fails_closed_naming_the_file(tmp_path: Path, opts: dict[str, object]) -> None:
+    (tmp_path / "plain.csv").write_text("a\n1\n")
+    with pytest.raises(sealio.NotSealedError, match="plain.csv"):
+        with fsspec.open(f"sealio::file://{tmp_path}/plain.csv", "rb", **opts) as f:
+            f.read()
+    migrating = {"sealio": {**opts["sealio"], "passthrough": True}}  # type: ignore[dict-item]
+    with fsspec.open(f"sealio::file://{tmp_path}/plain.csv", "rb", **migrating) as f:
+        assert f.read() == b"a\n1\n"
+
+
+def test_pickling_carries_configuration_only(tmp_path: Path, uri: str) -> None:
+    fs = SealioFileSystem(target_protocol="file", keys=uri, skip_instance_cache=True)
+    with fs.open(f"{tmp_path}/a.bin", "wb") as f:
+        f.write(b"abc")
+    again = pickle.loads(pickle.dumps(fs))
+    with again.open(f"{tmp_path}/a.bin", "rb") as f:
+        assert f.read() == b"abc"
+    live = SealioFileSystem(target_protocol="file", keys=sealio.LocalKeyring(uri[len("local://"):]),
+                            skip_instance_cache=True)
+    with pytest.raises(TypeError, match="configuration string"):
+        pickle.dumps(live)
+
+
+def test_unclosed_writer_publishes_nothing(tmp_path: Path, uri: str) -> None:
+    import gc
+
+    fs = SealioFileSystem(target_protocol="file", keys=uri, skip_instance_cache=True)
+    f = fs.open(f"{tmp_path}/p.bin", "wb")
+    f.write(b"x" * 300_000)
+    del f
+    gc.collect()
+    assert not list(tmp_path.glob("*p.bin*"))
+
+
+def test_pandas_parquet_and_csv(tmp_path: Path, opts: dict[str, object]) -> None:
+    pd = pytest.importorskip("pandas")
+    df = _frame()
+    df.to_parquet(f"sealio::file://{tmp_path}/t.parquet", storage_options=opts)
+    df.to_csv(f"sealio::file://{tmp_path}/t.csv", index=False, storage_options=opts)
+    df.to_csv(f"sealio::file://{tmp_path}/t.csv.gz", index=False, compression="gzip", storage_options=opts)
+    for name in ("t.parquet", "t.csv", "t.csv.gz"):
+        assert (tmp_path / name).read_bytes().startswith(H.MAGIC)
+    pd.testing.assert_frame_equal(pd.read_parquet(f"sealio::file://{tmp_path}/t.parquet",
+                                                  storage_options=opts), df)
+    pd.testing.assert_frame_equal(pd.read_parquet(f"sealio::file://{tmp_path}/t.parquet", columns=["x"],
+                                                  storage_options=opts), df[["x"]])
+    for name in ("t.csv", "t.csv.gz"):
+        got = pd.read_csv(f"sealio::file://{tmp_path}/{name}", storage_options=opts,
+                          compression="gzip" if name.endswith(".gz") else None)
+        pd.testing.assert_frame_equal(got, df)
+
+
+def test_pyarrow_dataset_over_the_protocol(tmp_path: Path, uri: str) -> None:
+    fs = SealioFileSystem(target_protocol="file", keys=uri, skip_instance_cache=True)
+    table = pa.table({"k": [i % 2 for i in range(100)], "v": list(range(100))})
+    ds.write_dataset(table, f"{tmp_path}/ds", filesystem=fs, format="parquet", partitioning=["k"])
+    got = ds.dataset(f"{tmp_path}/ds", filesystem=fs, format="parquet", partitioning=["k"]).to_table()
+    assert sorted(got.column("v").to_pylist()) == list(range(100))
+    assert isinstance(pafs.PyFileSystem(pafs.FSSpecHandler(fs)), pafs.FileSystem)
+
+
+def test_duckdb_sql_over_sealed_files(tmp_path: Path, uri: str) -> None:
+    duckdb = pytest.importorskip("duckdb")
+    df = _frame()
+    fs = SealioFileSystem(target_protocol="file", keys=uri, skip_instance_cache=True)
+    with fs.open(f"{tmp_path}/t.csv", "wb") as f:
+        f.write(df.to_csv(index=False).encode())
+    df.to_parquet(f"sealio::file://{tmp_path}/t.parquet", storage_options={"sealio": {"keys": uri}})
+    con = duckdb.connect()
+    con.register_filesystem(fs)
+    assert con.execute(f"SELECT count(*), sum(id) FROM read_parquet('sealio://{tmp_path}/t.parquet')").fetchone() \
+        == (1000, sum(range(1000)))
+    assert con.execute(f"SELECT max(x) FROM read_csv('sealio://{tmp_path}/t.csv')").fetchone() == (999 / 4,)
+    con.execute(f"COPY (SELECT id * 2 AS d FROM read_parquet('sealio://{tmp_path}/t.parquet')) "
+            f"TO 'sealio://{tmp_path}/out.parquet' (FORMAT parquet)")
+    assert (tmp_path / "out.parquet").read_bytes().startswith(H.MAGIC)
+    assert con.execute(f"SELECT sum(d) FROM 'sealio://{tmp_path}/out.parquet'").fetchone() == (2 * sum(range(1000)),)
+
+
+def test_polars_through_pyarrow_dataset(tmp_path: Path, uri: str) -> None:
+    pl = pytest.importorskip("polars")
+    from sealio.arrow import EncryptedFileSystem
+
+    fs = EncryptedFileSystem(pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem()), keys=uri)
+    frame = pl.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    with fs.open_output_stream("p.parquet") as f:
+        frame.write_parquet(f)
+    lazy = pl.scan_pyarrow_dataset(ds.dataset("p.parquet", filesystem=fs, format="parquet"))
+    assert lazy.filter(pl.col("a") > 1).collect().equals(frame.filter(pl.col("a") > 1))
+    with fsspec.open(f"sealio::file://{tmp_path}/p.parquet", "rb", sealio={"keys": uri}) as f:
+        assert pl.read_parquet(f).equals(frame)
+
+
+@pytest.mark.slow
+def test_dask_reads_and_writes(tmp_path: Path, opts: dict[str, object]) -> None:
+    dd = pytest.importorskip("dask.dataframe")
+    import dask
+
+    pd = pytest.importorskip("pandas")
+    df = _frame()
+    with dask.config.set(scheduler="processes", num_workers=2):  # the filesystem travels pickled
+        dd.from_pandas(df, npartitions=2).to_parquet(f"sealio::file://{tmp_path}/dd", storage_options=opts)
+        got = dd.read_parquet(f"sealio::file://{tmp_path}/dd", storage_options=opts).compute()
+    parts = sorted(tmp_path.glob("dd/*.parquet"))
+    assert len(parts) == 2 and all(p.read_bytes().startswith(H.MAGIC) for p in parts)
+    pd.testing.assert_frame_equal(got.sort_values("id").reset_index(drop=True), df, check_dtype=False)
+    df.to_csv(f"sealio::file://{tmp_path}/c.csv", index=False, storage_options=opts)
+    with dask.config.set(scheduler="sync"):
+        csv = dd.read_csv(f"sealio::file://{tmp_path}/c.csv", storage_options=opts)
+        assert int(csv["id"].sum().compute()) == sum(range(1000))
