@@ -99,15 +99,16 @@ class Opener:
             if self.keys is None:
                 raise ValueError("the common format needs a key source")
             return common.open_common(path, self.keys, verify_mac=self.verify_mac)
-        data = Path(path).read_bytes()
+        from sealio.bigdl import streaming  # constant memory, MAC checked before any plaintext
+
         if fmt == "native":
             if self.primary_key_b64 is None:
                 raise ValueError("the native format needs the plaintext primary key")
-            return io.BytesIO(legacy.decrypt_native(data, self.primary_key_b64, name=name))
+            return io.BufferedReader(streaming.open_native_stream(name, self.primary_key_b64), 1 << 20)
         if self.data_key is None:
             raise ValueError("legacy formats need the data key (from the dataKey file)")
-        return io.BytesIO(legacy.decrypt_legacy(data, self.data_key, fmt, name=name,
-                                                verify_mac=self.verify_mac))
+        return io.BufferedReader(streaming.open_legacy_stream(name, self.data_key, fmt,
+                                                              verify_mac=self.verify_mac), 1 << 20)
 
 
 def read_csv_table(path: str | os.PathLike[str], opener: Opener, **read_options: Any) -> Any:
