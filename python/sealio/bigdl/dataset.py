@@ -157,3 +157,35 @@ def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], opener: Op
 def _chunks(f: IO[bytes], size: int = 4 << 20) -> Iterator[bytes]:
     while chunk := f.read(size):
         yield chunk
+
+
+def csv_batch_reader(path: str | os.PathLike[str], opener: Opener, **read_options: Any) -> Any:
+    """A streaming ``pyarrow.RecordBatchReader`` over a BigDL CSV output:
+    one part decrypted (and authenticated) at a time, so memory is bounded
+    by a part's parse buffers, not the dataset. The schema is inferred from
+    the first non-empty part and imposed on the others. DuckDB, polars and
+    ``pyarrow.dataset.dataset(reader)`` consume it directly."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    parts = [p for p in part_files(path) if Path(p).stat().st_size]
+    if not parts:
+        raise FormatError(f"{path}: no non-empty part files")
+    first = opener(parts[0])
+    try:
+        reader = pacsv.open_csv(first, **read_options)
+    except BaseException:
+        first.close()
+        raise
+    schema = reader.schema
+    conv = read_options.pop("convert_options", None) or pacsv.ConvertOptions()
+    conv.column_types = dict(zip(schema.names, schema.types))
+
+    def batches() -> Iterator[Any]:
+        with first:
+            yield from reader
+        for p in parts[1:]:
+            with opener(p) as f:
+                yield from pacsv.open_csv(f, convert_options=conv, **read_options)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
