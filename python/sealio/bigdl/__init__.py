@@ -17,4 +17,4 @@ from sealio.bigdl.keys import DataKey, DataKeyText, KeySource, PlaintextPrimaryK
 
 __all__ = ["FORMATS", "CommonReader", "CommonWriter", "DataKey", "DataKeyText", "Ehsm", "KeySource", "Opener",
            "PlaintextPrimaryKey", "SimpleKms", "csv_batch_reader", "detect_format", "encrypt_bytes", "encrypt_many",
-           "migrate",           "open_common", "part_files", "read_csv_table", "read_meta", "write_meta"]
+           "migrate", "open_common", "part_files", "read_csv_table", "read_meta", "write_meta"]
