@@ -59,3 +59,16 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"(SEALIO_KERNEL={feats['requested']})",
         f"sealio: cpu features: {' '.join(on) or '-'}; hypothesis profile: {PROFILE}",
     ]
+
+
+# --- Spark (tests/test_spark_*.py): one local[2] session for the whole run.
+@pytest.fixture(scope="session")
+def spark() -> Any:
+    """Starting Spark costs seconds, so every Spark test shares one session
+    (with the Java KmsClient on its class path for the native PME tests)."""
+    pytest.importorskip("pyspark", minversion="4.0")
+    from sealio.spark import kms_client_jar, local_session
+
+    session = local_session("sealio-tests", jars=[str(kms_client_jar())])
+    yield session
+    session.stop()

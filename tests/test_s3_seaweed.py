@@ -99,12 +99,16 @@ def test_s3fs_protocol_chaining(s3: seaweed.SeaweedS3, bucket: str, uri: str) ->
     opts = {"sealio": {"keys": uri}, "s3": {**s3.s3fs_options(), "skip_instance_cache": True}}
     df = pd.DataFrame({"id": range(500), "name": [f"n{i}" for i in range(500)]})
     url = f"sealio::s3://{bucket}/pandas/t.parquet"
-    df.to_parquet(url, storage_options=opts)
-    df.to_csv(f"sealio::s3://{bucket}/pandas/t.csv", index=False, storage_options=opts)
+    # pandas < 3 does not take chained URLs ("::"); the one-protocol form
+    # with target_protocol works with every pandas.
+    flat = {"target_protocol": "s3", "target_options": opts["s3"], "keys": uri}
+    df.to_parquet(f"sealio://{bucket}/pandas/t.parquet", storage_options=flat)
+    df.to_csv(f"sealio://{bucket}/pandas/t.csv", index=False, storage_options=flat)
     raw = s3.s3fs()
     assert raw.cat(f"{bucket}/pandas/t.parquet")[:8] == H.MAGIC
-    pd.testing.assert_frame_equal(pd.read_parquet(url, storage_options=opts), df, check_dtype=False)
-    pd.testing.assert_frame_equal(pd.read_csv(f"sealio::s3://{bucket}/pandas/t.csv", storage_options=opts), df,
+    pd.testing.assert_frame_equal(pd.read_parquet(f"sealio://{bucket}/pandas/t.parquet", storage_options=flat),
+                                  df, check_dtype=False)
+    pd.testing.assert_frame_equal(pd.read_csv(f"sealio://{bucket}/pandas/t.csv", storage_options=flat), df,
                                   check_dtype=False)
     fs, path = fsspec.core.url_to_fs(url, **opts)
     assert isinstance(fs, SealioFileSystem)

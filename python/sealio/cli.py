@@ -350,6 +350,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     import sealio
 
+    if getattr(args, "which", None) == "simple-query":  # the Spark walkthrough (needs sealio[spark])
+        from sealio.spark.simple_query import simple_query
+
+        return simple_query(args.rows, args.seed, args.keep)
     keep = Path(args.keep).resolve() if args.keep else None
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
@@ -504,7 +508,15 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Create a keyring, a CSV and a Parquet file, then encrypt, "
                                     "inspect, verify, decrypt and compare them, printing each command.")
     sp.add_argument("--keep", metavar="DIR", help="work under DIR and keep the files")
+    sp.add_argument("which", nargs="?", choices=["simple-query"], metavar="{simple-query}",
+                    help="simple-query: SimpleQuery on encrypted people.csv with Spark local[2] (sealio[spark])")
+    sp.add_argument("--rows", type=int, default=20_000, help="simple-query: rows of people.csv")
+    sp.add_argument("--seed", type=int, default=1, help="simple-query: random seed for people.csv")
     sp.set_defaults(func=cmd_demo)
+
+    from sealio import cli_bigdl  # the `sealio bigdl ...` subcommands
+
+    cli_bigdl.register(sub)
     return p
 
 

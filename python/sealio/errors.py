@@ -19,6 +19,7 @@ __all__ = [
     "KmsAuthError",
     "KmsUnavailableError",
     "KeyDisabledError",
+    "ConfigurationError",
 ]
 
 
@@ -76,3 +77,18 @@ class KmsUnavailableError(KmsError):
 class KeyDisabledError(KmsError):
     """The master key, or the version that wrapped this key, is disabled
     (e.g. below Vault's ``min_decryption_version``, or a disabled AWS KMS key)."""
+
+
+class ConfigurationError(SealioError, ValueError):
+    """An option or configuration is invalid, or would carry a secret where
+    only configuration belongs (Spark options, URLs, pickles)."""
+
+
+class WeakKeyWarning(UserWarning):
+    """A key source yields an AES key with far less entropy than its size
+    (BigDL PPML's data keys: the text of a key string is used as key bytes)."""
+
+
+class UnauthenticatedWarning(UserWarning):
+    """Data was read without an integrity check: a format that has none
+    (BigDL's native CBC files) or a salvage opt-out (``verify_mac=False``)."""

@@ -1,0 +1,243 @@
+"""BigDL PPML's "common" encrypted file format (BigDL >= 2.3, the default).
+
+Layout (see docs/BIGDL.md): a 400-byte header ``BE32 L ‖ BE32 16 ‖
+encryptedDataKey (L bytes, UTF-8) ‖ IV (16) ‖ 0x80 fill``, then one
+AES-128-CBC/PKCS5 ciphertext of the whole plaintext, then
+HMAC-SHA256(hmacKey, ciphertext). An empty plaintext is a 0-byte file.
+
+Unlike BigDL (whose check is inverted and over the plaintext), the reader
+verifies the HMAC over the ciphertext *before* it releases any plaintext:
+a first streaming pass authenticates, a second decrypts through the C
+core. ``verify_mac=False`` is the explicit salvage opt-out.
+"""
+
+from __future__ import annotations
+
+import hmac
+import io
+import os
+import struct
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from hashlib import sha256
+from typing import IO, Any
+
+from sealio.bigdl.keys import DataKey, KeySource
+from sealio.errors import FormatError, IntegrityError, UnauthenticatedWarning
+from sealio.primitives import AesCbc, aes_cbc_encrypt_many
+
+HEADER_SIZE = 400
+IV_SIZE = 16
+MAC_SIZE = 32
+BLOCK = 16
+FILL = 0x80
+CHUNK = 4 << 20  # streaming unit, a multiple of the block size
+_MAX_KEY_TEXT = HEADER_SIZE - 8 - IV_SIZE
+
+
+@dataclass(frozen=True)
+class Header:
+    encrypted_data_key: str
+    iv: bytes
+
+
+def build_header(encrypted_data_key: str, iv: bytes) -> bytes:
+    raw = encrypted_data_key.encode("utf-8")
+    if len(raw) > _MAX_KEY_TEXT:
+        raise FormatError(f"a BigDL encrypted data key longer than {_MAX_KEY_TEXT} bytes does not fit the header")
+    head = struct.pack(">II", len(raw), IV_SIZE) + raw + iv
+    return head + bytes([FILL]) * (HEADER_SIZE - len(head))
+
+
+def parse_header(data: bytes, name: str = "file") -> Header:
+    if len(data) < HEADER_SIZE:
+        raise FormatError(f"{name}: shorter than BigDL's 400-byte header")
+    key_len, iv_len = struct.unpack_from(">II", data)
+    if iv_len != IV_SIZE or key_len > _MAX_KEY_TEXT:
+        raise FormatError(f"{name}: not a BigDL common-format file (header lengths {key_len}/{iv_len})")
+    try:
+        key_text = data[8:8 + key_len].decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError(f"{name}: BigDL header holds a data key that is not UTF-8 text") from None
+    iv = bytes(data[8 + key_len:8 + key_len + IV_SIZE])
+    return Header(key_text, iv)
+
+
+def encrypted_size(plain_len: int) -> int:
+    return 0 if plain_len == 0 else HEADER_SIZE + BLOCK * (plain_len // BLOCK + 1) + MAC_SIZE
+
+
+def _size(f: IO[bytes]) -> int:
+    pos = f.tell()
+    end = f.seek(0, os.SEEK_END)
+    f.seek(pos)
+    return end
+
+
+class CommonReader(io.RawIOBase):
+    """Plaintext of one common-format file, authenticated before the first
+    byte is returned (unless ``verify_mac=False``), in constant memory."""
+
+    def __init__(self, f: IO[bytes], keys: KeySource, *, name: str = "file",
+                 verify_mac: bool = True, owns: bool = False) -> None:
+        super().__init__()
+        self._f, self._owns, self._name = f, owns, name
+        size = _size(f)
+        self._empty = size == 0
+        if self._empty:
+            return
+        if size < HEADER_SIZE + BLOCK + MAC_SIZE or (size - HEADER_SIZE - MAC_SIZE) % BLOCK:
+            raise IntegrityError(f"{name}: truncated or not a BigDL common-format file ({size} bytes)")
+        f.seek(0)
+        header = parse_header(f.read(HEADER_SIZE), name)
+        key = keys.decrypt_data_key(header.encrypted_data_key)
+        key.warn_if_weak(name)
+        self._ct_len = size - HEADER_SIZE - MAC_SIZE
+        if verify_mac:
+            self._verify(key)
+        else:
+            warnings.warn(f"{name}: HMAC not verified (verify_mac=False): the plaintext may be forged",
+                          UnauthenticatedWarning, stacklevel=2)
+        self._cbc = AesCbc(key.aes_key(16))
+        self._iv = header.iv
+        self._pos = 0  # ciphertext bytes consumed
+        self._buf = memoryview(b"")
+        f.seek(HEADER_SIZE)
+
+    def _verify(self, key: DataKey) -> None:
+        mac = hmac.new(key.hmac_key, digestmod=sha256)
+        self._f.seek(HEADER_SIZE)
+        left = self._ct_len
+        while left:
+            chunk = self._f.read(min(CHUNK, left))
+            if not chunk:
+                raise IntegrityError(f"{self._name}: file shrank while being read")
+            mac.update(chunk)
+            left -= len(chunk)
+        tag = self._f.read(MAC_SIZE)
+        if not hmac.compare_digest(mac.digest(), tag):
+            raise IntegrityError(f"{self._name}: BigDL HMAC mismatch: the file was modified, truncated, "
+                                 "or the key is wrong")
+
+    def _refill(self) -> None:
+        take = min(CHUNK, self._ct_len - self._pos)
+        ct = self._f.read(take)
+        if len(ct) != take:
+            raise IntegrityError(f"{self._name}: file shrank while being read")
+        self._pos += take
+        last = self._pos == self._ct_len
+        out = bytearray(take)
+        n = self._cbc.decrypt_into(self._iv, ct, out, padding=last)
+        self._iv = ct[-BLOCK:]
+        self._buf = memoryview(out)[:n]
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self._empty:
+            return 0
+        view = memoryview(b).cast("B")
+        while not self._buf and self._pos < self._ct_len:
+            self._refill()
+        n = min(len(view), len(self._buf))
+        view[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+    def close(self) -> None:
+        if not self.closed and self._owns:
+            self._f.close()
+        super().close()
+
+
+def open_common(path: str | os.PathLike[str], keys: KeySource, *, verify_mac: bool = True) -> io.BufferedReader:
+    f = open(path, "rb")  # noqa: SIM115 (owned by the reader)
+    try:
+        return io.BufferedReader(CommonReader(f, keys, name=os.fspath(path), verify_mac=verify_mac, owns=True),
+                                 buffer_size=1 << 20)
+    except BaseException:
+        f.close()
+        raise
+
+
+def _tail_mac(key: DataKey, ct: bytes | bytearray | memoryview) -> bytes:
+    return hmac.new(key.hmac_key, ct, sha256).digest()
+
+
+def encrypt_bytes(plaintext: bytes, keys: KeySource) -> bytes:
+    """One common-format file for ``plaintext``."""
+    return encrypt_many([plaintext], keys)[0]
+
+
+def encrypt_many(plaintexts: Sequence[Any], keys: KeySource) -> list[bytes]:
+    """Several part files at once (one data key for the batch, as one BigDL
+    write call uses): their CBC chains run interleaved in the C core's
+    multi-buffer kernel instead of one serial chain after another."""
+    encrypted_key, key = keys.new_data_key()
+    key.warn_if_weak("BigDL writer")
+    cbc = AesCbc(key.aes_key(16))
+    jobs = [(cbc, os.urandom(IV_SIZE), p) for p in plaintexts]
+    cts = aes_cbc_encrypt_many([j for j in jobs if len(memoryview(j[2]).cast("B"))])
+    out, it = [], iter(cts)
+    for _, iv, p in jobs:
+        if not len(memoryview(p).cast("B")):
+            out.append(b"")
+            continue
+        ct = next(it)
+        out.append(build_header(encrypted_key, iv) + bytes(ct) + _tail_mac(key, ct))
+    return out
+
+
+class CommonWriter(io.RawIOBase):
+    """Streaming common-format writer (constant memory); nothing is written
+    for an empty plaintext, as in BigDL."""
+
+    def __init__(self, f: IO[bytes], keys: KeySource) -> None:
+        super().__init__()
+        self._f = f
+        encrypted_key, key = keys.new_data_key()
+        key.warn_if_weak("BigDL writer")
+        self._key, self._encrypted_key = key, encrypted_key
+        self._cbc = AesCbc(key.aes_key(16))
+        self._iv = os.urandom(IV_SIZE)
+        self._mac = hmac.new(key.hmac_key, digestmod=sha256)
+        self._pending = bytearray()
+        self._started = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        data = memoryview(b).cast("B")
+        self._pending += data
+        full = (len(self._pending) - 1) // BLOCK * BLOCK  # keep >= 1 byte for the padded tail
+        if full >= CHUNK:
+            self._emit(bytes(self._pending[:full]), padding=False)
+            del self._pending[:full]
+        return len(data)
+
+    def _emit(self, plain: bytes, *, padding: bool) -> None:
+        if not self._started:
+            self._f.write(build_header(self._encrypted_key, self._iv))
+            self._started = True
+        ct = self._cbc.encrypt(self._iv, plain, padding)
+        self._iv = ct[-BLOCK:]
+        self._mac.update(ct)
+        self._f.write(ct)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            if self._pending or self._started:
+                self._emit(bytes(self._pending), padding=True)
+                self._f.write(self._mac.digest())
+        finally:
+            super().close()
+
+
+def iter_chunks(reader: IO[bytes], size: int = CHUNK) -> Iterator[bytes]:
+    while chunk := reader.read(size):
+        yield chunk

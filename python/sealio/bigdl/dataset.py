@@ -1,0 +1,158 @@
+"""BigDL-encrypted directories: part files, ``.meta``, format detection,
+reading as pyarrow tables, and migration to sealed files.
+
+Keys are read from each part file's own header: BigDL's append mode
+overwrites ``.meta`` with the newest data key, which would orphan older
+parts.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from sealio.bigdl import common, legacy
+from sealio.bigdl.keys import DataKey, KeySource
+from sealio.errors import FormatError
+
+FORMATS = ("common", "native", "legacy-2.1", "legacy-2.2")
+_SKIP_PREFIXES = (".", "_")
+
+
+def part_files(path: str | os.PathLike[str]) -> list[Path]:
+    """The data files of a BigDL output: a file itself, or a directory's
+    non-hidden files (``.meta``, ``_SUCCESS``, ``.crc`` are skipped)."""
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    if not p.is_dir():
+        raise FileNotFoundError(f"{p}: no such file or directory")
+    return sorted(f for f in p.rglob("*") if f.is_file()
+                  and not any(part.startswith(_SKIP_PREFIXES) for part in f.relative_to(p).parts))
+
+
+def read_meta(directory: str | os.PathLike[str]) -> str | None:
+    """The ``encryptedDataKey`` of a directory's ``.meta`` (case-insensitive
+    field name, unknown fields ignored), or None when there is none."""
+    meta = Path(directory) / ".meta"
+    if not meta.is_file():
+        return None
+    text = meta.read_text(encoding="utf-8").strip()
+    if not text:
+        return None  # the native format writes an empty .meta
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        raise FormatError(f"{meta}: not JSON") from None
+    for k, v in doc.items() if isinstance(doc, dict) else ():
+        if k.lower() == "encrypteddatakey" and isinstance(v, str):
+            return v
+    raise FormatError(f"{meta}: no encryptedDataKey field")
+
+
+def write_meta(directory: str | os.PathLike[str], encrypted_data_key: str) -> None:
+    """As BigDL's Jackson pretty printer writes it."""
+    Path(directory, ".meta").write_text(
+        '{\n  "encryptedDataKey" : ' + json.dumps(encrypted_data_key) + "\n}\n", encoding="utf-8")
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """``common`` or ``legacy`` where the bytes say so unambiguously; the
+    native format has no header and cannot be told from noise."""
+    with open(path, "rb") as f:
+        head = f.read(common.HEADER_SIZE)
+        size = f.seek(0, os.SEEK_END)
+    if size == 0:
+        return "common"
+    if len(head) == common.HEADER_SIZE:
+        try:
+            common.parse_header(head)
+            if head[-1] == common.FILL:
+                return "common"
+        except FormatError:
+            pass
+    if head[:1] == bytes([legacy.LEGACY_MAGIC]):
+        raise FormatError(f"{path}: looks like a BigDL 2.1/2.2 legacy file: pass --format legacy-2.1 "
+                          "or legacy-2.2 (the key size differs and is not recorded)")
+    raise FormatError(f"{path}: not a BigDL common-format file (for native AES-CBC files pass "
+                      "--format native)")
+
+
+class Opener:
+    """Opens BigDL part files of one format as authenticated plaintext streams."""
+
+    def __init__(self, fmt: str, *, keys: KeySource | None = None, primary_key_b64: str | None = None,
+                 data_key: DataKey | None = None, verify_mac: bool = True) -> None:
+        if fmt not in (*FORMATS, "auto"):
+            raise ValueError(f"unknown BigDL format {fmt!r} (one of {', '.join(FORMATS)})")
+        self.fmt, self.keys, self.primary_key_b64 = fmt, keys, primary_key_b64
+        self.data_key, self.verify_mac = data_key, verify_mac
+
+    def __call__(self, path: str | os.PathLike[str]) -> IO[bytes]:
+        fmt = detect_format(path) if self.fmt == "auto" else self.fmt
+        name = os.fspath(path)
+        if fmt == "common":
+            if self.keys is None:
+                raise ValueError("the common format needs a key source")
+            return common.open_common(path, self.keys, verify_mac=self.verify_mac)
+        data = Path(path).read_bytes()
+        if fmt == "native":
+            if self.primary_key_b64 is None:
+                raise ValueError("the native format needs the plaintext primary key")
+            return io.BytesIO(legacy.decrypt_native(data, self.primary_key_b64, name=name))
+        if self.data_key is None:
+            raise ValueError("legacy formats need the data key (from the dataKey file)")
+        return io.BytesIO(legacy.decrypt_legacy(data, self.data_key, fmt, name=name,
+                                                verify_mac=self.verify_mac))
+
+
+def read_csv_table(path: str | os.PathLike[str], opener: Opener, **read_options: Any) -> Any:
+    """A BigDL-encrypted CSV output (with header, as SimpleQuery writes and
+    reads it) as one ``pyarrow.Table``; every part is authenticated first."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    tables = []
+    for part in part_files(path):
+        if Path(part).stat().st_size == 0:
+            continue
+        with opener(part) as f:
+            tables.append(pacsv.read_csv(f, **read_options))
+    if not tables:
+        raise FormatError(f"{path}: no non-empty part files")
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], opener: Opener, *, keys: Any,
+            master_key: str | None = None, on_bytes: Callable[[int], None] | None = None,
+            on_file: Callable[[Path, Path], None] | None = None) -> list[Path]:
+    """Re-encrypt every BigDL part under ``src`` into a sealed file under
+    ``dst`` (same relative names), streaming in constant memory; each part's
+    MAC is verified before a byte of it is written, and each sealed file
+    appears atomically."""
+    import sealio
+
+    src_p, dst_p = Path(src), Path(dst)
+    written = []
+    for part in part_files(src_p):
+        rel = part.relative_to(src_p) if src_p.is_dir() else Path(part.name)
+        out = dst_p / rel if src_p.is_dir() else dst_p
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if on_file:
+            on_file(part, out)
+        with opener(part) as fin, sealio.open(out, "wb", keys=keys, master_key=master_key) as fout:
+            for chunk in _chunks(fin):
+                fout.write(chunk)
+                if on_bytes:
+                    on_bytes(len(chunk))
+        written.append(out)
+    return written
+
+
+def _chunks(f: IO[bytes], size: int = 4 << 20) -> Iterator[bytes]:
+    while chunk := f.read(size):
+        yield chunk

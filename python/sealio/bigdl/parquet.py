@@ -1,0 +1,103 @@
+"""Parquet files BigDL PPML wrote with Parquet Modular Encryption.
+
+BigDL configures parquet-mr's ``PropertiesDrivenCryptoFactory`` with its
+test-only ``InMemoryKMS``: master key ``footerKey`` = the UTF-8 bytes of
+data-key text[0:16], ``key1`` (all top-level columns) = text[16:32]; keys
+are wrapped as base64(nonce ‖ AES-GCM(master key, key, AAD = master key
+id) ‖ tag). The data key is the directory's ``.meta`` encryptedDataKey,
+unwrapped by a BigDL key source. pyarrow's own PME reader does the rest.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from sealio.bigdl.dataset import part_files, read_meta
+from sealio.bigdl.keys import DataKey, KeySource
+from sealio.errors import FormatError, IntegrityError
+
+FOOTER_KEY_ID, COLUMN_KEY_ID = "footerKey", "key1"
+
+
+def master_keys(key: DataKey) -> dict[str, bytes]:
+    text = key.text.encode("utf-8")
+    if len(text) < 32:
+        raise FormatError(f"a {len(text)}-character data key cannot be BigDL's Parquet key list "
+                          "(text[16:32] must be a 16-byte AES key)")
+    return {FOOTER_KEY_ID: text[0:16], COLUMN_KEY_ID: text[16:32]}
+
+
+def _kms_client(keys: dict[str, bytes]) -> Any:
+    import pyarrow.parquet.encryption as pe
+
+    class BigdlInMemoryKms(pe.KmsClient):  # type: ignore[misc]
+        """parquet-mr's InMemoryKMS wrapping with BigDL's two master keys."""
+
+        def wrap_key(self, key_bytes: bytes, master_key_identifier: str) -> str:
+            nonce = os.urandom(12)
+            ct = AESGCM(_master(keys, master_key_identifier)).encrypt(
+                nonce, key_bytes, master_key_identifier.encode())
+            return base64.b64encode(nonce + ct).decode()
+
+        def unwrap_key(self, wrapped_key: str, master_key_identifier: str) -> bytes:
+            try:
+                raw = base64.b64decode(wrapped_key, validate=True)
+                return AESGCM(_master(keys, master_key_identifier)).decrypt(
+                    raw[:12], raw[12:], master_key_identifier.encode())
+            except (binascii.Error, ValueError, InvalidTag):
+                raise IntegrityError(f"BigDL Parquet key under {master_key_identifier!r} did not "
+                                     "authenticate (wrong data key or tampered footer)") from None
+
+    return BigdlInMemoryKms()
+
+
+def _master(keys: dict[str, bytes], name: str) -> bytes:
+    try:
+        return keys[name]
+    except KeyError:
+        raise FormatError(f"BigDL Parquet files use master keys {sorted(keys)}, not {name!r}") from None
+
+
+def crypto_factory(key: DataKey) -> Any:
+    import pyarrow.parquet.encryption as pe
+
+    keys = master_keys(key)
+    return pe.CryptoFactory(lambda _config: _kms_client(keys))
+
+
+def decryption_properties(key: DataKey) -> Any:
+    import pyarrow.parquet.encryption as pe
+
+    return crypto_factory(key).file_decryption_properties(pe.KmsConnectionConfig(), pe.DecryptionConfiguration())
+
+
+def encryption_properties(key: DataKey, columns: list[str]) -> Any:
+    """As BigDL writes: encrypted footer, double wrapping, 128-bit keys,
+    every top-level column under ``key1``."""
+    import pyarrow.parquet.encryption as pe
+
+    config = pe.EncryptionConfiguration(footer_key=FOOTER_KEY_ID, column_keys={COLUMN_KEY_ID: columns},
+                                        encryption_algorithm="AES_GCM_V1", data_key_length_bits=128)
+    return crypto_factory(key).file_encryption_properties(pe.KmsConnectionConfig(), config)
+
+
+def read_table(path: str | os.PathLike[str], keys: KeySource) -> Any:
+    """A BigDL PME Parquet output directory (data key from its ``.meta``) as a table."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    encrypted = read_meta(path)
+    if encrypted is None:
+        raise FormatError(f"{path}: no .meta with an encryptedDataKey next to the Parquet files")
+    key = keys.decrypt_data_key(encrypted)
+    key.warn_if_weak(os.fspath(path))
+    props = decryption_properties(key)
+    parts = [p for p in part_files(path) if Path(p).stat().st_size]
+    return pa.concat_tables([pq.read_table(p, decryption_properties=props) for p in parts])

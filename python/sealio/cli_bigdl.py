@@ -1,0 +1,198 @@
+"""``sealio bigdl ...``: decrypt, encrypt, migrate and inspect BigDL PPML's
+encrypted files. Credentials come from options or the environment
+(``SEALIO_BIGDL_PRIMARY_KEY``, ``SEALIO_BIGDL_APP_ID``, ``SEALIO_BIGDL_API_KEY``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from sealio import bigdl
+from sealio.bigdl import common
+from sealio.cli import EXIT_FAIL, EXIT_OK, Progress, UsageError, _check_master, _load_kms, _report, _say
+from sealio.errors import SealioError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("bigdl", help="read, write and migrate BigDL PPML encrypted files",
+                       description="BigDL PPML compatibility (docs/BIGDL.md). BigDL's MAC is verified "
+                                   "(fail closed) unless --no-verify-mac.")
+    bsub = p.add_subparsers(dest="bigdl_command", metavar="ACTION", required=True)
+
+    def key_options(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--format", choices=[*bigdl.FORMATS, "auto"], default="common",
+                        help="BigDL file format (default common; auto detects common files)")
+        sp.add_argument("--primary-key-plaintext", metavar="B64",
+                        help="plaintext primary key (default $SEALIO_BIGDL_PRIMARY_KEY)")
+        sp.add_argument("--simple-app-id", metavar="ID", help="SimpleKMS app id ($SEALIO_BIGDL_APP_ID)")
+        sp.add_argument("--simple-api-key", metavar="KEY", help="SimpleKMS api key ($SEALIO_BIGDL_API_KEY)")
+        sp.add_argument("--primary-key-path", metavar="FILE",
+                        help="SimpleKMS primary key file, or the eHSM primary key id file")
+        sp.add_argument("--ehsm-url", metavar="URL", help="eHSM-KMS base URL (https://HOST:PORT)")
+        sp.add_argument("--ehsm-app-id", metavar="ID", help="eHSM app id ($SEALIO_EHSM_APP_ID)")
+        sp.add_argument("--ehsm-api-key", metavar="KEY", help="eHSM api key ($SEALIO_EHSM_API_KEY)")
+        sp.add_argument("--data-key-file", metavar="FILE", help="legacy 2.1/2.2: file with the data-key text")
+        sp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary output")
+
+    sp = bsub.add_parser("decrypt", help="BigDL files -> plaintext (MACs verified)")
+    key_options(sp)
+    sp.add_argument("--no-verify-mac", action="store_true", help="salvage: skip the MAC check (warns)")
+    sp.add_argument("src", metavar="SRC")
+    sp.add_argument("dst", metavar="DST")
+    sp.set_defaults(func=cmd_decrypt)
+
+    sp = bsub.add_parser("encrypt", help="plaintext -> BigDL common-format files (for pipelines "
+                                         "still on BigDL; prefer sealed files)")
+    key_options(sp)
+    sp.add_argument("src", metavar="SRC")
+    sp.add_argument("dst", metavar="DST")
+    sp.set_defaults(func=cmd_encrypt)
+
+    sp = bsub.add_parser("migrate", help="BigDL directory -> sealed files (streaming, MACs verified)")
+    key_options(sp)
+    sp.add_argument("--keyring", metavar="PATH", help="sealio keyring for the sealed output")
+    sp.add_argument("--kms", metavar="URI", help="sealio KMS configuration for the sealed output")
+    sp.add_argument("--master-key", metavar="NAME", help="sealio master key (default: the keyring's default)")
+    sp.add_argument("src", metavar="SRC")
+    sp.add_argument("dst", metavar="DST")
+    sp.set_defaults(func=cmd_migrate)
+
+    sp = bsub.add_parser("inspect", help="show BigDL headers (no keys needed)")
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.add_argument("path", metavar="PATH")
+    sp.set_defaults(func=cmd_inspect)
+
+
+def _key_source(args: argparse.Namespace) -> bigdl.KeySource:
+    primary = args.primary_key_plaintext or os.environ.get("SEALIO_BIGDL_PRIMARY_KEY")
+    app_id = args.simple_app_id or os.environ.get("SEALIO_BIGDL_APP_ID")
+    api_key = args.simple_api_key or os.environ.get("SEALIO_BIGDL_API_KEY")
+    if args.ehsm_url:
+        from sealio.bigdl.ehsm import Ehsm
+
+        e_id = args.ehsm_app_id or os.environ.get("SEALIO_EHSM_APP_ID")
+        e_key = args.ehsm_api_key or os.environ.get("SEALIO_EHSM_API_KEY")
+        if not (e_id and e_key and args.primary_key_path):
+            raise UsageError("eHSM needs --ehsm-app-id, --ehsm-api-key and --primary-key-path")
+        key_id = Path(args.primary_key_path).read_text(encoding="utf-8").strip()
+        return Ehsm(args.ehsm_url, e_id, e_key, key_id)
+    if app_id or api_key:
+        if not (app_id and api_key and args.primary_key_path):
+            raise UsageError("SimpleKMS needs --simple-app-id, --simple-api-key and --primary-key-path")
+        return bigdl.SimpleKms.from_file(app_id, api_key, args.primary_key_path)
+    if primary:
+        return bigdl.PlaintextPrimaryKey(primary)
+    raise UsageError("no BigDL key source: give --primary-key-plaintext or the SimpleKMS options")
+
+
+def _opener(args: argparse.Namespace) -> bigdl.Opener:
+    verify = not getattr(args, "no_verify_mac", False)
+    if args.format == "native":
+        primary = args.primary_key_plaintext or os.environ.get("SEALIO_BIGDL_PRIMARY_KEY")
+        if not primary:
+            raise UsageError("the native format needs --primary-key-plaintext")
+        return bigdl.Opener("native", primary_key_b64=primary)
+    if args.format.startswith("legacy"):
+        if not args.data_key_file:
+            raise UsageError("legacy formats need --data-key-file")
+        text = Path(args.data_key_file).read_text(encoding="utf-8").strip()
+        return bigdl.Opener(args.format, data_key=bigdl.DataKeyText(text).decrypt_data_key(""), verify_mac=verify)
+    return bigdl.Opener(args.format, keys=_key_source(args), verify_mac=verify)
+
+
+def _pairs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
+    if src.is_dir():
+        return [(p, dst / p.relative_to(src)) for p in bigdl.part_files(src)]
+    return [(src, dst)]
+
+
+def cmd_decrypt(args: argparse.Namespace) -> int:
+    opener = _opener(args)
+    failures, pairs = 0, _pairs(Path(args.src), Path(args.dst))
+    for s, d in pairs:
+        d.parent.mkdir(parents=True, exist_ok=True)
+        prog = Progress(f"decrypt {s.name}", s.stat().st_size, not args.quiet)
+        tmp = d.with_name(f".{d.name}.sealio-tmp")
+        try:
+            with opener(s) as fin, open(tmp, "wb") as fout:
+                while chunk := fin.read(4 << 20):
+                    fout.write(chunk)
+                    prog(len(chunk))
+            os.replace(tmp, d)  # plaintext appears only once every MAC checked
+        except (SealioError, OSError, ValueError) as e:
+            failures += 1
+            tmp.unlink(missing_ok=True)
+            _report(s, e)
+        finally:
+            prog.finish()
+    _say(args, f"decrypted {len(pairs) - failures} of {len(pairs)} BigDL file(s)")
+    return EXIT_FAIL if failures else EXIT_OK
+
+
+def cmd_encrypt(args: argparse.Namespace) -> int:
+    if args.format != "common":
+        raise UsageError("sealio writes BigDL's common format only (--format common)")
+    keys = _key_source(args)
+    src, dst = Path(args.src), Path(args.dst)
+    files = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src]
+    outs = [dst / f"{p.relative_to(src)}.cbc" for p in files] if src.is_dir() else [dst]
+    # One data key per call, as BigDL does; part files encrypted together (multi-buffer CBC).
+    blobs = bigdl.encrypt_many([p.read_bytes() for p in files], keys)
+    for out, blob in zip(outs, blobs):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(blob)
+    if src.is_dir() and blobs and any(blobs):
+        hdr = common.parse_header(next(b for b in blobs if b))
+        bigdl.write_meta(dst, hdr.encrypted_data_key)
+    _say(args, f"encrypted {len(files)} file(s) in BigDL's common format")
+    return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    opener = _opener(args)
+    kms = _load_kms(args)
+    master = args.master_key or getattr(kms, "default", None)
+    if not master:
+        raise UsageError("no master key: give --master-key NAME")
+    _check_master(kms, master)
+    src = Path(args.src)
+    total = sum(p.stat().st_size for p in bigdl.part_files(src))
+    prog = Progress("migrate", total, not args.quiet)
+    try:
+        done = bigdl.migrate(src, Path(args.dst), opener, keys=kms, master_key=master, on_bytes=prog)
+    finally:
+        prog.finish()
+    _say(args, f"migrated {len(done)} BigDL file(s) to sealed files under master key {master!r}")
+    return EXIT_OK
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    rows, failures = [], 0
+    for p in bigdl.part_files(args.path):
+        size = p.stat().st_size
+        try:
+            fmt = bigdl.detect_format(p)
+            row: dict[str, Any] = {"file": str(p), "format": fmt, "size": size}
+            if size:
+                with open(p, "rb") as f:
+                    hdr = common.parse_header(f.read(common.HEADER_SIZE), str(p))
+                row.update(encrypted_data_key_length=len(hdr.encrypted_data_key),
+                           ciphertext_bytes=size - common.HEADER_SIZE - common.MAC_SIZE,
+                           max_plaintext_bytes=size - common.HEADER_SIZE - common.MAC_SIZE - 1)
+            rows.append(row)
+        except (SealioError, OSError) as e:
+            failures += 1
+            _report(p, e)
+    meta = bigdl.read_meta(args.path) if Path(args.path).is_dir() else None
+    if args.json:
+        print(json.dumps({"files": rows, "meta_present": meta is not None}, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['file']}: BigDL {r['format']}, {r['size']} bytes"
+                  + (f", ciphertext {r['ciphertext_bytes']}" if r.get("ciphertext_bytes") else ""))
+        if meta is not None:
+            print(f"{args.path}/.meta: encryptedDataKey present ({len(meta)} chars)")
+    return EXIT_FAIL if failures else EXIT_OK

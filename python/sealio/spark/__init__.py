@@ -1,0 +1,40 @@
+"""Spark integration: the ``sealio`` data source and the native Parquet
+encryption (PME) path.
+
+* ``register(spark)`` registers the Python data source (PySpark >= 4.0);
+  installing sealio also auto-registers it through ``pyspark_sealio``.
+* ``kms_client_jar()`` compiles the Java KmsClient (``java/``) against the
+  jars inside pyspark; ``native_pme_conf(keys)`` is the Spark conf that lets
+  Spark's own Parquet reader and writer use sealio's keyring.
+* ``local_session()`` builds a ``local[N]`` session with the settings that
+  make PySpark behave on a workstation or CI runner.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["SealedDataSource", "register", "kms_client_jar", "native_pme_conf", "local_session"]
+
+
+def register(spark: Any) -> None:
+    """Make ``format("sealio")`` available in ``spark``."""
+    from sealio.spark._datasource import SealedDataSource
+
+    spark.dataSource.register(SealedDataSource)
+
+
+def __getattr__(name: str) -> Any:  # keep ``import sealio.spark`` light (no pyspark import)
+    if name == "SealedDataSource":
+        from sealio.spark._datasource import SealedDataSource
+
+        return SealedDataSource
+    if name in ("kms_client_jar", "native_pme_conf"):
+        from sealio.spark import _jvm
+
+        return getattr(_jvm, name)
+    if name == "local_session":
+        from sealio.spark._session import local_session
+
+        return local_session
+    raise AttributeError(name)

@@ -1,0 +1,84 @@
+"""The ``sealio`` Python data source (PySpark >= 4.0)."""
+
+from __future__ import annotations
+
+from pyspark.sql.datasource import DataSource, DataSourceReader, DataSourceWriter
+from pyspark.sql.pandas.types import from_arrow_schema
+from pyspark.sql.types import StructField, StructType
+
+from sealio.errors import ConfigurationError
+from sealio.spark._files import list_files
+from sealio.spark._formats import infer_arrow_schema
+from sealio.spark._options import Options, format_of, parse_options
+from sealio.spark._reader import FilteringSealedReader, SealedReader, pushdown_requested
+from sealio.spark._writer import SealedWriter
+
+__all__ = ["SealedDataSource"]
+
+
+def _nullable(schema: StructType) -> StructType:
+    """File sources declare every column nullable (as Spark's own do)."""
+    return StructType([StructField(f.name, f.dataType, True, f.metadata) for f in schema.fields])
+
+
+class SealedDataSource(DataSource):
+    """``spark.read.format("sealio")`` / ``df.write.format("sealio")``.
+
+    Options: ``format`` (parquet, csv, json; else from the file extension),
+    ``keys`` (a KMS configuration string such as
+    ``local:///abs/keyring.json``; or ``keyring`` = a path, or
+    ``$SEALIO_KEYRING``), ``masterKey`` (writing), ``bindPath`` (bind each
+    file to its path below the root), CSV ``header``/``delimiter``/
+    ``inferSchema``/``nullValue``, ``maxPartitionBytes``, ``batchRows``,
+    ``pushFilters`` (true: push filters into the scan when
+    ``spark.sql.python.filterPushdown.enabled`` is true; off by default,
+    see :func:`sealio.spark._reader.pushdown_requested`). Options that look like secrets are
+    refused.
+    """
+
+    def __init__(self, options: dict[str, str]) -> None:
+        super().__init__(options)
+        self._parsed: Options | None = None
+
+    @classmethod
+    def name(cls) -> str:
+        return "sealio"
+
+    @property
+    def parsed(self) -> Options:
+        if self._parsed is None:
+            self._parsed = parse_options(self.options)
+        return self._parsed
+
+    def _format(self) -> str:
+        opts = self.parsed
+        if opts.format:
+            return opts.format
+        try:
+            files = list_files(opts.path)
+        except FileNotFoundError:
+            files = []
+        return format_of(opts, files[0].rel if files else None)
+
+    def schema(self) -> StructType:
+        opts = self.parsed
+        files = list_files(opts.path)
+        if not files:
+            raise ConfigurationError(f"no data files under {opts.path}: give a schema to read an empty dataset")
+        fmt = format_of(opts, files[0].rel)
+        return _nullable(from_arrow_schema(infer_arrow_schema(opts, fmt, files[0]), prefer_timestamp_ntz=False))
+
+    def reader(self, schema: StructType) -> DataSourceReader:
+        opts = self.parsed
+        cls = FilteringSealedReader if pushdown_requested(opts) else SealedReader
+        return cls(opts, self._format(), schema)
+
+    def writer(self, schema: StructType, overwrite: bool) -> DataSourceWriter:
+        opts = self.parsed
+        fmt = opts.format
+        if fmt is None:
+            raise ConfigurationError("writing needs option 'format' (parquet, csv or json)")
+        return SealedWriter(opts, fmt, schema, overwrite)
+
+    def __repr__(self) -> str:
+        return f"SealedDataSource(path={self.options.get('path')!r})"

@@ -1,0 +1,68 @@
+"""Data files of a dataset directory, and opening them as plaintext streams.
+
+Spark's conventions: names starting with ``_`` or ``.`` are not data
+(``_SUCCESS``, the staging directory, temporary files of atomic writes).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from sealio.spark._options import Options
+from sealio.streams import open as sealed_open
+
+__all__ = ["DataFile", "list_files", "open_plain"]
+
+_CODECS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": "lz4"}
+
+
+@dataclass(frozen=True)
+class DataFile:
+    path: str
+    rel: str  # relative to the dataset root, "/"-separated (the AAD with bindPath)
+    size: int  # ciphertext size on disk
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(("_", "."))
+
+
+def list_files(root: str) -> list[DataFile]:
+    """Every data file under ``root`` (or ``root`` itself), sorted."""
+    if os.path.isfile(root):
+        return [DataFile(root, os.path.basename(root), os.path.getsize(root))]
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"no such file or directory: {root}")
+    out: list[DataFile] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not _hidden(d))
+        for name in sorted(filenames):
+            if _hidden(name):
+                continue
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root).replace(os.sep, "/")
+            out.append(DataFile(full, rel, os.path.getsize(full)))
+    return out
+
+
+def aad_for(options: Options, rel: str) -> str | None:
+    """With ``bindPath``, each file is bound to its path below the root
+    (as ``sealio encrypt --bind-path``): files cannot be swapped or renamed."""
+    return rel if options.bind_path else None
+
+
+def open_plain(options: Options, f: DataFile) -> Any:
+    """A seekable plaintext reader of a sealed file (authenticated on open)."""
+    return sealed_open(f.path, "rb", keys=options.keys, aad=aad_for(options, f.rel))
+
+
+def maybe_decompress(stream: Any, name: str) -> Any:
+    """CSV/JSON inside a sealed file may be compressed (``people.csv.gz``)."""
+    codec = _CODECS.get(os.path.splitext(name)[1].lower())
+    if codec is None:
+        return stream
+    return pa.CompressedInputStream(pa.PythonFile(stream, mode="r"), codec)

@@ -1,0 +1,104 @@
+"""The JVM side of Parquet Modular Encryption: build the Java KmsClient
+(``java/io/sealio/parquet/SealioKmsClient.java``) with ``javac`` against
+the jars inside pyspark, and the Spark conf that uses it.
+
+The build is cached under ``build/java/<hash of source and pyspark version>``
+(gitignored), so only the first call pays ~1-2 s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from sealio.errors import ConfigurationError
+
+__all__ = ["kms_client_jar", "native_pme_conf", "KMS_CLIENT_CLASS", "CRYPTO_FACTORY_CLASS"]
+
+KMS_CLIENT_CLASS = "io.sealio.parquet.SealioKmsClient"
+CRYPTO_FACTORY_CLASS = "org.apache.parquet.crypto.keytools.PropertiesDrivenCryptoFactory"
+_SOURCE = Path("io/sealio/parquet/SealioKmsClient.java")
+
+
+def _repo_root() -> Path:
+    return Path(__file__).resolve().parents[3]
+
+
+def _java_tool(name: str) -> str:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / name).exists():
+        return str(Path(home) / "bin" / name)
+    found = shutil.which(name)
+    if found is None:
+        raise ConfigurationError(f"{name} not found: install a JDK (17+) or set JAVA_HOME")
+    return found
+
+
+def spark_jars_dir() -> Path:
+    """The jars Spark runs with: ``$SPARK_HOME/jars`` or pyspark's own."""
+    home = os.environ.get("SPARK_HOME")
+    if home and (Path(home) / "jars").is_dir():
+        return Path(home) / "jars"
+    import pyspark
+
+    return Path(pyspark.__file__).parent / "jars"
+
+
+def kms_client_jar(source_dir: str | os.PathLike[str] | None = None,
+                   build_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Compile the KmsClient once and return the path of its jar."""
+    src_root = Path(source_dir) if source_dir else _repo_root() / "java"
+    src = src_root / _SOURCE
+    if not src.is_file():
+        raise ConfigurationError(f"Java source {src} not found (it ships in the sealio source tree)")
+    jars = spark_jars_dir()
+    import pyspark
+
+    digest = hashlib.sha256(src.read_bytes() + pyspark.__version__.encode()).hexdigest()[:16]
+    out_dir = Path(build_dir) if build_dir else _repo_root() / "build" / "java"
+    jar = out_dir / digest / "sealio-parquet-kms.jar"
+    if jar.is_file():
+        return jar
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".javac-", dir=out_dir))
+    try:
+        classes = work / "classes"
+        classes.mkdir()
+        cp = os.pathsep.join(str(p) for p in sorted(jars.glob("*.jar")))
+        _run([_java_tool("javac"), "--release", "11", "-nowarn", "-cp", cp, "-d", str(classes), str(src)])
+        _run([_java_tool("jar"), "--create", "--file", str(work / jar.name), "-C", str(classes), "."])
+        jar.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(work / jar.name, jar)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return jar
+
+
+def _run(argv: list[str]) -> None:
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ConfigurationError(f"{Path(argv[0]).name} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+
+
+def native_pme_conf(keys: str, *, prefix: str = "spark.hadoop.") -> Mapping[str, str]:
+    """Spark conf for Spark's native Parquet reader/writer with PME keys
+    from a sealio keyring (``keys`` = ``local:///abs/keyring.json``).
+
+    Put the jar from :func:`kms_client_jar` on the driver and executor class
+    path. Writers add ``parquet.encryption.footer.key`` and
+    ``parquet.encryption.column.keys`` as write options. Use ``prefix=""``
+    for per-read/write options or ``spark.conf.set``."""
+    if not keys.startswith("local://"):
+        raise ConfigurationError("the Java KmsClient reads local keyrings: keys must be local:///abs/path")
+    return {
+        f"{prefix}parquet.crypto.factory.class": CRYPTO_FACTORY_CLASS,
+        f"{prefix}parquet.encryption.kms.client.class": KMS_CLIENT_CLASS,
+        f"{prefix}sealio.kms": keys,
+        # parquet-java caches KMS clients by instance id: one id per keyring
+        f"{prefix}parquet.encryption.kms.instance.id": keys,
+    }

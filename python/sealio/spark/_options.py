@@ -1,0 +1,140 @@
+"""Data source options: parsed once on the driver, checked for secrets.
+
+Options and Spark conf end up in query plans, event logs and the UI, so
+they carry *configuration* only: where keys live (a KMS configuration
+string or a keyring path), never key bytes, passphrases or tokens.
+Credentials come from the environment of each process (e.g.
+``$SEALIO_PASSPHRASE_FILE``, ``$VAULT_TOKEN``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sealio.errors import ConfigurationError
+from sealio.kms import KmsRef
+
+__all__ = ["FORMATS", "Options", "parse_options"]
+
+FORMATS = ("parquet", "csv", "json")
+_SECRET_NAME = re.compile(r"passphrase|password|passwd|secret|token|credential|private|masterkeybytes|"
+                          r"^key$|^dek$|^kek$|keybytes|accesskey", re.IGNORECASE)
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+_EXTENSIONS = {".parquet": "parquet", ".parq": "parquet", ".csv": "csv", ".tsv": "csv",
+               ".json": "json", ".jsonl": "json", ".ndjson": "json"}
+
+
+def _bool(options: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = options.get(name)
+    if raw is None:
+        return default
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigurationError(f"option {name!r} must be true or false, not {raw!r}")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything the reader and writer need; picklable, secret-free."""
+
+    path: str
+    format: str | None
+    keys: str
+    master_key: str | None
+    bind_path: bool
+    header: bool
+    delimiter: str
+    infer_schema: bool
+    null_value: str
+    max_partition_bytes: int
+    batch_rows: int
+    push_filters: bool
+
+    @property
+    def kms(self) -> KmsRef:
+        return KmsRef(self.keys)
+
+
+def _keys_config(options: Mapping[str, str]) -> str:
+    keys = options.get("keys") or options.get("kms")
+    keyring = options.get("keyring")
+    if keys and keyring:
+        raise ConfigurationError("give either option 'keys' (a KMS configuration string) or 'keyring' (a path)")
+    if keyring:
+        keys = "local://" + str(Path(keyring).expanduser().resolve())
+    if not keys:
+        env = os.environ.get("SEALIO_KEYRING")
+        if not env:
+            raise ConfigurationError("option 'keys' is required: a KMS configuration string such as "
+                                     "local:///abs/path/keyring.json (or option 'keyring', or $SEALIO_KEYRING)")
+        keys = "local://" + str(Path(env).expanduser().resolve())
+    if "://" not in keys:
+        raise ConfigurationError("option 'keys' must be a KMS configuration string (scheme://...), "
+                                 "never key material")
+    KmsRef(keys)  # validates the scheme syntax
+    return keys
+
+
+def parse_options(options: Mapping[str, str]) -> Options:
+    """Validate the options of one read or write; refuse secret-looking ones."""
+    lowered = {str(k).lower(): ("" if v is None else str(v)) for k, v in options.items()}
+    for name in lowered:
+        if _SECRET_NAME.search(name):
+            raise ConfigurationError(f"option {name!r} looks like a secret; sealio takes keys from a keyring "
+                                     f"or KMS configuration, and credentials from the environment")
+    path = lowered.get("path", "")
+    if not path:
+        raise ConfigurationError("a path is required: load(path) / save(path)")
+    if path.startswith("file://"):
+        path = path[len("file://"):]
+    fmt = lowered.get("format") or None
+    if fmt is not None:
+        fmt = fmt.lower()
+        if fmt not in FORMATS:
+            raise ConfigurationError(f"option 'format' must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    delimiter = lowered.get("delimiter", lowered.get("sep", ","))
+    if len(delimiter) != 1:
+        raise ConfigurationError("option 'delimiter' must be one character")
+    push_filters = _bool(lowered, "pushfilters", False)
+    try:
+        max_bytes = int(lowered.get("maxpartitionbytes", 128 << 20))
+        batch_rows = int(lowered.get("batchrows", 1 << 16))
+    except ValueError:
+        raise ConfigurationError("options 'maxPartitionBytes' and 'batchRows' are integers") from None
+    return Options(
+        path=os.path.abspath(os.path.expanduser(path)),
+        format=fmt,
+        keys=_keys_config(lowered),
+        master_key=lowered.get("masterkey") or lowered.get("master_key") or None,
+        bind_path=_bool(lowered, "bindpath", False),
+        header=_bool(lowered, "header", False),
+        delimiter=delimiter,
+        infer_schema=_bool(lowered, "inferschema", False),
+        null_value=lowered.get("nullvalue", ""),
+        max_partition_bytes=max(1, max_bytes),
+        batch_rows=max(1, batch_rows),
+        push_filters=push_filters,
+    )
+
+
+def format_of(options: Options, first_file: str | None) -> str:
+    """The explicit ``format`` option, else the first file's extension."""
+    if options.format:
+        return options.format
+    if first_file is not None:
+        name = first_file.lower()
+        for suffix in (".gz", ".bz2", ".zst", ".lz4"):
+            if name.endswith(suffix):
+                name = name[: -len(suffix)]
+        fmt = _EXTENSIONS.get(os.path.splitext(name)[1])
+        if fmt:
+            return fmt
+    raise ConfigurationError("option 'format' is required (parquet, csv or json): it cannot be "
+                             "told from the file names")
