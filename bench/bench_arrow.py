@@ -71,6 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     rows = args.rows or (500_000 if args.quick else 5_000_000)
     repeats = args.repeats or (3 if args.quick else 5)
     threads = [int(t) for t in args.threads.split(",")]
+    saved = (pa.cpu_count(), pa.io_thread_count())
+    try:
+        return _run(args, rows, repeats, threads)
+    finally:  # the thread pools are process-wide
+        pa.set_cpu_count(saved[0])
+        pa.set_io_thread_count(saved[1])
+
+
+def _run(args: argparse.Namespace, rows: int, repeats: int, threads: list[int]) -> int:
 
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="sealio-bench-arrow-") as tmp:
         root = Path(tmp)

@@ -137,3 +137,17 @@ def test_s3fs_as_pyarrow_base(s3: seaweed.SeaweedS3, bucket: str, uri: str, tmp_
     table = _table(5000)
     pq.write_table(table, f"{bucket}/via-s3fs.parquet", filesystem=fs)
     assert pq.read_table(f"{bucket}/via-s3fs.parquet", filesystem=fs, columns=["s"]).equals(table.select(["s"]))
+
+
+def test_many_partitions_with_few_io_threads(s3: seaweed.SeaweedS3, bucket: str, uri: str) -> None:
+    """Streams are closed inside Arrow's I/O threads: with S3 background
+    writes that could wait forever for uploads queued behind them."""
+    saved = pa.io_thread_count()
+    pa.set_io_thread_count(2)
+    try:
+        fs = EncryptedFileSystem(s3.pyarrow_fs(), keys=uri)
+        table = pa.table({"k": [i % 12 for i in range(1200)], "v": list(range(1200))})
+        ds.write_dataset(table, f"{bucket}/many", filesystem=fs, format="parquet", partitioning=["k"])
+        assert ds.dataset(f"{bucket}/many", filesystem=fs, format="parquet").count_rows() == 1200
+    finally:
+        pa.set_io_thread_count(saved)

@@ -38,6 +38,24 @@ def _as_arrow_fs(base: Any) -> pafs.FileSystem:
     raise TypeError(f"base must be a pyarrow.fs.FileSystem or an fsspec filesystem, not {type(base).__name__}")
 
 
+def _foreground_writes(fs: pafs.FileSystem) -> pafs.FileSystem:
+    """``fs`` with S3 background writes off.
+
+    Our output streams are closed from inside Arrow's I/O threads (the
+    handler is called there); an S3 stream with background writes waits in
+    ``close()`` for uploads queued on that same thread pool, which deadlocks
+    once every I/O thread is such a writer (many partitions, or a small
+    ``pa.set_io_thread_count``). Uploading in the writing thread avoids it."""
+    if isinstance(fs, pafs.SubTreeFileSystem):
+        inner = _foreground_writes(fs.base_fs)
+        return fs if inner is fs.base_fs else pafs.SubTreeFileSystem(fs.base_path, inner)
+    if isinstance(fs, pafs.S3FileSystem):
+        rebuild, (options,) = fs.__reduce__()
+        if options.get("background_writes"):
+            return rebuild(dict(options, background_writes=False))
+    return fs
+
+
 def _local_root(fs: pafs.FileSystem) -> str | None:
     """The local directory that paths of ``fs`` are relative to ("" for
     LocalFileSystem itself), or None when ``fs`` is not on local disk."""
@@ -219,7 +237,7 @@ class EncryptedFileSystemHandler(pafs.FileSystemHandler):
     def __init__(self, base: Any, *, keys: Any, master_key: str | None = None,
                  segment_size: int | None = None, bind_paths: bool = False,
                  passthrough: bool = False, threads: int | None = None) -> None:
-        self.base = _as_arrow_fs(base)
+        self.base = _foreground_writes(_as_arrow_fs(base))
         self._keys_config = keys
         self.master_key = master_key
         self.segment_log2 = H.DEFAULT_SEGMENT_LOG2 if segment_size is None else H.segment_size_log2(segment_size)

@@ -66,6 +66,17 @@ class KeySource(Protocol):
     def new_data_key(self) -> tuple[str, DataKey]: ...
 
 
+def decode_primary_key(primary_key_b64: str) -> bytes:
+    """``spark.bigdl.primaryKey.<name>.plainText``: base64 of an AES key."""
+    try:
+        key = base64.b64decode(primary_key_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigurationError("the BigDL primary key must be base64 text") from None
+    if len(key) not in (16, 24, 32):
+        raise ConfigurationError(f"the BigDL primary key decodes to {len(key)} bytes; AES needs 16, 24 or 32")
+    return key
+
+
 class PlaintextPrimaryKey:
     """``spark.bigdl.primaryKey.<name>.plainText``: a base64 AES key that
     wraps data keys with AES/ECB/PKCS5 (no integrity: a wrong key is caught
@@ -74,13 +85,7 @@ class PlaintextPrimaryKey:
     ENTROPY = 32  # text[16:32] of base64(16 bytes): 6 chars, 2 of them padding-constrained
 
     def __init__(self, primary_key_b64: str) -> None:
-        try:
-            key = base64.b64decode(primary_key_b64, validate=True)
-        except (binascii.Error, ValueError):
-            raise ConfigurationError("the BigDL primary key must be base64 text") from None
-        if len(key) not in (16, 24, 32):
-            raise ConfigurationError(f"the BigDL primary key decodes to {len(key)} bytes; AES needs 16, 24 or 32")
-        self._key = key
+        self._key = decode_primary_key(primary_key_b64)
 
     def __repr__(self) -> str:
         return "PlaintextPrimaryKey(<redacted>)"

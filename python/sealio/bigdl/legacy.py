@@ -14,8 +14,6 @@ Both are small-file formats in practice; they are read whole.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import os
 import struct
@@ -23,7 +21,7 @@ import time
 import warnings
 from hashlib import sha256
 
-from sealio.bigdl.keys import DataKey
+from sealio.bigdl.keys import DataKey, decode_primary_key
 from sealio.errors import ConfigurationError, FormatError, IntegrityError, UnauthenticatedWarning
 from sealio.primitives import AesCbc
 
@@ -33,27 +31,17 @@ LEGACY_HEAD = 1 + 8 + IV_SIZE
 LEGACY_AES_BYTES = {"legacy-2.1": 32, "legacy-2.2": 16}
 
 
-def _native_key(primary_key_b64: str) -> bytes:
-    try:
-        key = base64.b64decode(primary_key_b64, validate=True)
-    except (binascii.Error, ValueError):
-        raise ConfigurationError("the BigDL primary key must be base64 text") from None
-    if len(key) not in (16, 24, 32):
-        raise ConfigurationError(f"the BigDL primary key decodes to {len(key)} bytes; AES needs 16, 24 or 32")
-    return key
-
-
 def decrypt_native(data: bytes, primary_key_b64: str, *, name: str = "file") -> bytes:
     if len(data) < IV_SIZE + BLOCK or (len(data) - IV_SIZE) % BLOCK:
         raise FormatError(f"{name}: not a BigDL native AES-CBC file ({len(data)} bytes)")
     warnings.warn(f"{name}: BigDL native AES-CBC files carry no MAC; the plaintext is unauthenticated",
                   UnauthenticatedWarning, stacklevel=2)
-    return AesCbc(_native_key(primary_key_b64)).decrypt(data[:IV_SIZE], data[IV_SIZE:], True)
+    return AesCbc(decode_primary_key(primary_key_b64)).decrypt(data[:IV_SIZE], data[IV_SIZE:], True)
 
 
 def encrypt_native(plaintext: bytes, primary_key_b64: str) -> bytes:
     iv = os.urandom(IV_SIZE)
-    return iv + AesCbc(_native_key(primary_key_b64)).encrypt(iv, plaintext, True)
+    return iv + AesCbc(decode_primary_key(primary_key_b64)).encrypt(iv, plaintext, True)
 
 
 def decrypt_legacy(data: bytes, key: DataKey, version: str, *, name: str = "file",
