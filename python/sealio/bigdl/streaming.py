@@ -12,8 +12,6 @@ file per call, in bounded memory, each output published atomically.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import io
@@ -25,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from sealio.bigdl.common import HEADER_SIZE, MAC_SIZE, build_header, parse_header
-from sealio.bigdl.keys import DataKey, KeySource
+from sealio.bigdl.keys import DataKey, KeySource, decode_primary_key
 from sealio.errors import ConfigurationError, FormatError, IntegrityError, UnauthenticatedWarning
 from sealio.primitives import AesCbc, aes_cbc_encrypt_many_into
 from sealio.streams import _AtomicFileSink
@@ -191,12 +189,7 @@ def open_common_stream(file: str | os.PathLike[str] | IO[bytes], keys: KeySource
 def open_native_stream(file: str | os.PathLike[str] | IO[bytes], primary_key_b64: str) -> CbcRangeReader:
     """A native-format file (IV || CBC under the primary key), streamed;
     unauthenticated, as the format has no MAC (:class:`UnauthenticatedWarning`)."""
-    try:
-        key = base64.b64decode(primary_key_b64, validate=True)
-    except (binascii.Error, ValueError):
-        raise ConfigurationError("the BigDL primary key must be base64 text") from None
-    if len(key) not in (16, 24, 32):
-        raise ConfigurationError(f"the BigDL primary key decodes to {len(key)} bytes; AES needs 16, 24 or 32")
+    key = decode_primary_key(primary_key_b64)
     f, owns, size, name = _opened(file)
     try:
         if size < 32 or size % 16:
