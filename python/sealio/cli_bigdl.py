@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sealio import bigdl
-from sealio.bigdl import common
+from sealio.bigdl import common, streaming
 from sealio.cli import EXIT_FAIL, EXIT_OK, Progress, UsageError, _check_master, _load_kms, _report, _say
 from sealio.errors import SealioError
 
@@ -139,14 +139,21 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
     src, dst = Path(args.src), Path(args.dst)
     files = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src]
     outs = [dst / f"{p.relative_to(src)}.cbc" for p in files] if src.is_dir() else [dst]
-    # One data key per call, as BigDL does; part files encrypted together (multi-buffer CBC).
-    blobs = bigdl.encrypt_many([p.read_bytes() for p in files], keys)
-    for out, blob in zip(outs, blobs):
+    for out in outs:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(blob)
-    if src.is_dir() and blobs and any(blobs):
-        hdr = common.parse_header(next(b for b in blobs if b))
-        bigdl.write_meta(dst, hdr.encrypted_data_key)
+    # One data key per call, as BigDL does; part files are streamed (bounded memory) and
+    # encrypted side by side (multi-buffer CBC); each output appears atomically.
+    sizes = [p.stat().st_size for p in files]
+    prog = Progress("encrypt", sum(sizes), not args.quiet)
+    handles = [open(p, "rb") for p in files]  # noqa: SIM115 (closed below)
+    try:
+        encrypted_key = streaming.encrypt_parts(list(zip(handles, sizes, outs)), keys, progress=prog)
+    finally:
+        prog.finish()
+        for h in handles:
+            h.close()
+    if src.is_dir() and any(sizes):
+        bigdl.write_meta(dst, encrypted_key)
     _say(args, f"encrypted {len(files)} file(s) in BigDL's common format")
     return EXIT_OK
 

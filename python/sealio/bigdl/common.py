@@ -94,8 +94,11 @@ class CommonReader(io.RawIOBase):
         key = keys.decrypt_data_key(header.encrypted_data_key)
         key.warn_if_weak(name)
         self._ct_len = size - HEADER_SIZE - MAC_SIZE
+        self._recheck: Any = None
         if verify_mac:
             self._verify(key)
+            # hash again while decrypting: a file changed after the first pass fails at its end
+            self._recheck = hmac.new(key.hmac_key, digestmod=sha256)
         else:
             warnings.warn(f"{name}: HMAC not verified (verify_mac=False): the plaintext may be forged",
                           UnauthenticatedWarning, stacklevel=2)
@@ -116,6 +119,7 @@ class CommonReader(io.RawIOBase):
             mac.update(chunk)
             left -= len(chunk)
         tag = self._f.read(MAC_SIZE)
+        self._tag = tag
         if not hmac.compare_digest(mac.digest(), tag):
             raise IntegrityError(f"{self._name}: BigDL HMAC mismatch: the file was modified, truncated, "
                                  "or the key is wrong")
@@ -127,6 +131,10 @@ class CommonReader(io.RawIOBase):
             raise IntegrityError(f"{self._name}: file shrank while being read")
         self._pos += take
         last = self._pos == self._ct_len
+        if self._recheck is not None:
+            self._recheck.update(ct)
+            if last and not hmac.compare_digest(self._recheck.digest(), self._tag):
+                raise IntegrityError(f"{self._name}: the file changed while it was being read")
         out = bytearray(take)
         n = self._cbc.decrypt_into(self._iv, ct, out, padding=last)
         self._iv = ct[-BLOCK:]

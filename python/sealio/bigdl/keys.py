@@ -159,7 +159,7 @@ class SimpleKms:
         raise TypeError("a SimpleKMS primary key cannot be pickled")
 
     def wrap(self, digits: str) -> str:
-        return "".join(str(48 + (ord(self._pk[i]) - 48 + ord(digits[i]) - 48) % 10) for i in range(16))
+        return "".join(str(48 + _java_mod(ord(self._pk[i]) - 48 + ord(digits[i]) - 48, 10)) for i in range(16))
 
     def unwrap(self, encrypted: str) -> str:
         if len(encrypted) < 16:
