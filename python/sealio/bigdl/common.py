@@ -6,9 +6,10 @@ AES-128-CBC/PKCS5 ciphertext of the whole plaintext, then
 HMAC-SHA256(hmacKey, ciphertext). An empty plaintext is a 0-byte file.
 
 Unlike BigDL (whose check is inverted and over the plaintext), the reader
-verifies the HMAC over the ciphertext *before* it releases any plaintext:
-a first streaming pass authenticates, a second decrypts through the C
-core. ``verify_mac=False`` is the explicit salvage opt-out.
+verifies the HMAC over the ciphertext *before* it releases any plaintext
+(:class:`~sealio.bigdl._cbcfile.CbcFile`): a first streaming pass
+authenticates, later reads re-check each chunk and decrypt it through the
+C core. ``verify_mac=False`` is the explicit salvage opt-out.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ import hmac
 import io
 import os
 import struct
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 from typing import IO, Any
 
+from sealio.bigdl._cbcfile import CbcFile
 from sealio.bigdl.keys import DataKey, KeySource
-from sealio.errors import FormatError, IntegrityError, UnauthenticatedWarning
+from sealio.errors import FormatError, IntegrityError
 from sealio.primitives import AesCbc, aes_cbc_encrypt_many
 
 HEADER_SIZE = 400
@@ -68,106 +69,40 @@ def encrypted_size(plain_len: int) -> int:
     return 0 if plain_len == 0 else HEADER_SIZE + BLOCK * (plain_len // BLOCK + 1) + MAC_SIZE
 
 
-def _size(f: IO[bytes]) -> int:
-    pos = f.tell()
-    end = f.seek(0, os.SEEK_END)
-    f.seek(pos)
-    return end
-
-
-class CommonReader(io.RawIOBase):
-    """Plaintext of one common-format file, authenticated before the first
-    byte is returned (unless ``verify_mac=False``), in constant memory."""
+class CommonReader(CbcFile):
+    """Plaintext of one common-format file (key from its own header),
+    seekable, authenticated before the first byte is returned (unless
+    ``verify_mac=False``), in bounded memory (see :class:`CbcFile`)."""
 
     def __init__(self, f: IO[bytes], keys: KeySource, *, name: str = "file",
                  verify_mac: bool = True, owns: bool = False) -> None:
-        super().__init__()
-        self._f, self._owns, self._name = f, owns, name
-        size = _size(f)
-        self._empty = size == 0
-        if self._empty:
-            return
-        if size < HEADER_SIZE + BLOCK + MAC_SIZE or (size - HEADER_SIZE - MAC_SIZE) % BLOCK:
-            raise IntegrityError(f"{name}: truncated or not a BigDL common-format file ({size} bytes)")
-        f.seek(0)
-        header = parse_header(f.read(HEADER_SIZE), name)
-        key = keys.decrypt_data_key(header.encrypted_data_key)
-        key.warn_if_weak(name)
-        self._ct_len = size - HEADER_SIZE - MAC_SIZE
-        self._recheck: Any = None
-        if verify_mac:
-            self._verify(key)
-            # hash again while decrypting: a file changed after the first pass fails at its end
-            self._recheck = hmac.new(key.hmac_key, digestmod=sha256)
-        else:
-            warnings.warn(f"{name}: HMAC not verified (verify_mac=False): the plaintext may be forged",
-                          UnauthenticatedWarning, stacklevel=2)
-        self._cbc = AesCbc(key.aes_key(16))
-        self._iv = header.iv
-        self._pos = 0  # ciphertext bytes consumed
-        self._buf = memoryview(b"")
-        f.seek(HEADER_SIZE)
-
-    def _verify(self, key: DataKey) -> None:
-        mac = hmac.new(key.hmac_key, digestmod=sha256)
-        self._f.seek(HEADER_SIZE)
-        left = self._ct_len
-        while left:
-            chunk = self._f.read(min(CHUNK, left))
-            if not chunk:
-                raise IntegrityError(f"{self._name}: file shrank while being read")
-            mac.update(chunk)
-            left -= len(chunk)
-        tag = self._f.read(MAC_SIZE)
-        self._tag = tag
-        if not hmac.compare_digest(mac.digest(), tag):
-            raise IntegrityError(f"{self._name}: BigDL HMAC mismatch: the file was modified, truncated, "
-                                 "or the key is wrong")
-
-    def _refill(self) -> None:
-        take = min(CHUNK, self._ct_len - self._pos)
-        ct = self._f.read(take)
-        if len(ct) != take:
-            raise IntegrityError(f"{self._name}: file shrank while being read")
-        self._pos += take
-        last = self._pos == self._ct_len
-        if self._recheck is not None:
-            self._recheck.update(ct)
-            if last and not hmac.compare_digest(self._recheck.digest(), self._tag):
-                raise IntegrityError(f"{self._name}: the file changed while it was being read")
-        out = bytearray(take)
-        n = self._cbc.decrypt_into(self._iv, ct, out, padding=last)
-        self._iv = ct[-BLOCK:]
-        self._buf = memoryview(out)[:n]
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        if self._empty:
-            return 0
-        view = memoryview(b).cast("B")
-        while not self._buf and self._pos < self._ct_len:
-            self._refill()
-        n = min(len(view), len(self._buf))
-        view[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
-
-    def close(self) -> None:
-        if not self.closed and self._owns:
-            self._f.close()
-        super().close()
+        try:
+            size = f.seek(0, os.SEEK_END)
+            if size == 0:  # BigDL writes an empty partition as a 0-byte file
+                super().__init__(f, owns, 0, 0, bytes(IV_SIZE), AesCbc(bytes(16)), mac_key=None, tag=None,
+                                 what=name)
+                return
+            if size < HEADER_SIZE + BLOCK + MAC_SIZE or (size - HEADER_SIZE - MAC_SIZE) % BLOCK:
+                raise IntegrityError(f"{name}: truncated or not a BigDL common-format file ({size} bytes)")
+            f.seek(0)
+            header = parse_header(f.read(HEADER_SIZE), name)
+            key = keys.decrypt_data_key(header.encrypted_data_key)
+            key.warn_if_weak(name)
+            f.seek(size - MAC_SIZE)
+            tag = f.read(MAC_SIZE)
+        except BaseException:
+            if owns:
+                f.close()
+            raise
+        super().__init__(f, owns, HEADER_SIZE, size - MAC_SIZE, header.iv, AesCbc(key.aes_key(16)),
+                         mac_key=key.hmac_key, tag=tag, verify_mac=verify_mac, what=name)
 
 
 def open_common(path: str | os.PathLike[str], keys: KeySource, *, verify_mac: bool = True) -> io.BufferedReader:
+    """A common-format file as a buffered, seekable, authenticated stream."""
     f = open(path, "rb")  # noqa: SIM115 (owned by the reader)
-    try:
-        return io.BufferedReader(CommonReader(f, keys, name=os.fspath(path), verify_mac=verify_mac, owns=True),
-                                 buffer_size=1 << 20)
-    except BaseException:
-        f.close()
-        raise
+    return io.BufferedReader(CommonReader(f, keys, name=os.fspath(path), verify_mac=verify_mac, owns=True),
+                             buffer_size=1 << 20)
 
 
 def _tail_mac(key: DataKey, ct: bytes | bytearray | memoryview) -> bytes:
@@ -244,8 +179,3 @@ class CommonWriter(io.RawIOBase):
                 self._f.write(self._mac.digest())
         finally:
             super().close()
-
-
-def iter_chunks(reader: IO[bytes], size: int = CHUNK) -> Iterator[bytes]:
-    while chunk := reader.read(size):
-        yield chunk

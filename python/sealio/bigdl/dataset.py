@@ -11,13 +11,15 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from sealio.bigdl import common, legacy
+from sealio.bigdl._cbcfile import CbcFile
 from sealio.bigdl.keys import DataKey, KeySource
-from sealio.errors import FormatError
+from sealio.errors import ConfigurationError, FormatError
 
 FORMATS = ("common", "native", "legacy-2.1", "legacy-2.2")
 _SKIP_PREFIXES = (".", "_")
@@ -61,11 +63,18 @@ def write_meta(directory: str | os.PathLike[str], encrypted_data_key: str) -> No
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
-    """``common`` or ``legacy`` where the bytes say so unambiguously; the
-    native format has no header and cannot be told from noise."""
+    """``common`` where the bytes say so unambiguously; the native format
+    has no header and cannot be told from noise, and legacy files do not
+    record their key size."""
     with open(path, "rb") as f:
-        head = f.read(common.HEADER_SIZE)
-        size = f.seek(0, os.SEEK_END)
+        return _detect(f, os.fspath(path))
+
+
+def _detect(f: IO[bytes], name: str) -> str:
+    f.seek(0)
+    head = f.read(common.HEADER_SIZE)
+    size = f.seek(0, os.SEEK_END)
+    f.seek(0)
     if size == 0:
         return "common"
     if len(head) == common.HEADER_SIZE:
@@ -76,39 +85,103 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         except FormatError:
             pass
     if head[:1] == bytes([legacy.LEGACY_MAGIC]):
-        raise FormatError(f"{path}: looks like a BigDL 2.1/2.2 legacy file: pass --format legacy-2.1 "
+        raise FormatError(f"{name}: looks like a BigDL 2.1/2.2 legacy file: pass --format legacy-2.1 "
                           "or legacy-2.2 (the key size differs and is not recorded)")
-    raise FormatError(f"{path}: not a BigDL common-format file (for native AES-CBC files pass "
+    raise FormatError(f"{name}: not a BigDL common-format file (for native AES-CBC files pass "
                       "--format native)")
 
 
+class _CachedKeys:
+    """A key source that asks its inner source once per encrypted data key
+    (a BigDL write call shares one key across its parts; eHSM is a network
+    round trip). Lives in memory only."""
+
+    LIMIT = 1024
+
+    def __init__(self, inner: KeySource) -> None:
+        self.inner = inner
+        self._keys: dict[str, DataKey] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"_CachedKeys({self.inner!r})"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a BigDL key cache holds data keys and cannot be pickled")
+
+    def decrypt_data_key(self, encrypted: str) -> DataKey:
+        with self._lock:
+            key = self._keys.get(encrypted)
+        if key is None:
+            key = self.inner.decrypt_data_key(encrypted)
+            with self._lock:
+                if len(self._keys) >= self.LIMIT:
+                    self._keys.clear()
+                self._keys[encrypted] = key
+        return key
+
+    def new_data_key(self) -> tuple[str, DataKey]:
+        return self.inner.new_data_key()
+
+
 class Opener:
-    """Opens BigDL part files of one format as authenticated plaintext streams."""
+    """Opens BigDL part files of one format as authenticated, seekable
+    plaintext streams. Data keys are decrypted once per distinct
+    ``encryptedDataKey`` and kept in memory for this opener's lifetime.
+    It pickles only when its key source does (:class:`~sealio.bigdl.EnvKeySource`)."""
 
     def __init__(self, fmt: str, *, keys: KeySource | None = None, primary_key_b64: str | None = None,
                  data_key: DataKey | None = None, verify_mac: bool = True) -> None:
         if fmt not in (*FORMATS, "auto"):
-            raise ValueError(f"unknown BigDL format {fmt!r} (one of {', '.join(FORMATS)})")
-        self.fmt, self.keys, self.primary_key_b64 = fmt, keys, primary_key_b64
+            raise ValueError(f"unknown BigDL format {fmt!r} (one of {', '.join(FORMATS)}, auto)")
+        self.fmt, self.primary_key_b64 = fmt, primary_key_b64
+        self.keys = None if keys is None else _CachedKeys(keys)
         self.data_key, self.verify_mac = data_key, verify_mac
 
-    def __call__(self, path: str | os.PathLike[str]) -> IO[bytes]:
-        fmt = detect_format(path) if self.fmt == "auto" else self.fmt
-        name = os.fspath(path)
-        if fmt == "common":
-            if self.keys is None:
-                raise ValueError("the common format needs a key source")
-            return common.open_common(path, self.keys, verify_mac=self.verify_mac)
-        from sealio.bigdl import streaming  # constant memory, MAC checked before any plaintext
+    def __repr__(self) -> str:
+        return f"Opener({self.fmt!r}, verify_mac={self.verify_mac})"
 
-        if fmt == "native":
-            if self.primary_key_b64 is None:
-                raise ValueError("the native format needs the plaintext primary key")
-            return io.BufferedReader(streaming.open_native_stream(name, self.primary_key_b64), 1 << 20)
-        if self.data_key is None:
-            raise ValueError("legacy formats need the data key (from the dataKey file)")
-        return io.BufferedReader(streaming.open_legacy_stream(name, self.data_key, fmt,
-                                                              verify_mac=self.verify_mac), 1 << 20)
+    def __reduce__(self) -> Any:
+        # only configuration travels; a source holding secrets refuses to pickle itself
+        if self.primary_key_b64 is not None or self.data_key is not None:
+            raise TypeError("a BigDL opener with a primary key or data key cannot be pickled "
+                            "(key material never travels in a pickle)")
+        return (Opener, (self.fmt,), {"keys": None if self.keys is None else self.keys.inner,
+                                      "verify_mac": self.verify_mac})
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(self.fmt, keys=state["keys"], verify_mac=state["verify_mac"])  # type: ignore[misc]
+
+    def __call__(self, path: str | os.PathLike[str]) -> io.BufferedReader:
+        """The file at ``path`` as a buffered, seekable plaintext stream."""
+        return io.BufferedReader(self.open_raw(path), 1 << 20)
+
+    def open_raw(self, file: str | os.PathLike[str] | IO[bytes], *, name: str | None = None) -> CbcFile:
+        """A path or an open binary file (closed with the reader) as a raw
+        :class:`~sealio.bigdl._cbcfile.CbcFile`."""
+        from sealio.bigdl import streaming
+
+        f, _ = streaming.open_source(file)
+        if name is None:
+            name = os.fspath(file) if isinstance(file, (str, os.PathLike)) else str(getattr(f, "name", "file"))
+        try:
+            fmt = _detect(f, name) if self.fmt == "auto" else self.fmt
+            if fmt == "common":
+                if self.keys is None:
+                    raise ConfigurationError("the common format needs a key source")
+                return streaming.open_common_stream(f, self.keys, verify_mac=self.verify_mac, name=name,
+                                                      owns=True)
+            if fmt == "native":
+                if self.primary_key_b64 is None:
+                    raise ConfigurationError("the native format needs the plaintext primary key")
+                return streaming.open_native_stream(f, self.primary_key_b64, name=name, owns=True)
+            if self.data_key is None:
+                raise ConfigurationError("legacy formats need the data key (from the dataKey file)")
+            return streaming.open_legacy_stream(f, self.data_key, fmt, verify_mac=self.verify_mac, name=name,
+                                                owns=True)
+        except BaseException:
+            f.close()
+            raise
 
 
 def read_csv_table(path: str | os.PathLike[str], opener: Opener, **read_options: Any) -> Any:

@@ -1,0 +1,267 @@
+"""A verified, seekable plaintext view of one BigDL CBC ciphertext.
+
+Every BigDL format is "a header, one AES-CBC/PKCS5 ciphertext, maybe an
+HMAC-SHA256 of the ciphertext". CBC decrypts any block from the block
+before it, so random access is cheap; the work is making sure that every
+released byte was authenticated.
+
+At open, one streaming pass hashes the whole ciphertext and compares the
+HMAC before any plaintext exists (fail closed). That pass also keeps, per
+chunk, the HMAC state at the chunk's start, the digest at its end and its
+last ciphertext block (the next chunk's IV). A later read of a chunk
+re-hashes just that chunk from its saved state: a file changed after the
+check fails at the changed chunk, *before* its plaintext is released, in
+whatever order chunks are read. The plaintext size comes from the padding
+of the authenticated final block, so it is exact and no padding oracle is
+exposed. Memory is bounded: at most :data:`MAX_CHUNKS` saved states (the
+chunk grows for very large files).
+
+Formats without a MAC (native), and the ``verify_mac=False`` salvage
+opt-out, read the same way without the checks and warn
+(:class:`~sealio.errors.UnauthenticatedWarning`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import os
+import threading
+import warnings
+from typing import IO, Any
+
+from sealio.errors import IntegrityError, UnauthenticatedWarning
+from sealio.primitives import AesCbc
+
+__all__ = ["CHUNK", "MAX_CHUNKS", "CbcFile"]
+
+BLOCK = 16
+CHUNK = 1 << 20
+MAX_CHUNKS = 4096  # saved HMAC states per file: bounds memory for any file size
+
+
+def _read_exact(f: IO[bytes], view: memoryview) -> None:
+    got = 0
+    while got < len(view):
+        n = f.readinto(view[got:])  # type: ignore[attr-defined]
+        if not n:
+            raise IntegrityError("the file is shorter than its layout says (truncated while reading)")
+        got += n
+
+
+def _chunk_size(ct_len: int, chunk: int) -> int:
+    chunk = max(BLOCK, chunk - chunk % BLOCK)
+    floor = -(-ct_len // MAX_CHUNKS)
+    return max(chunk, -(-floor // BLOCK) * BLOCK)
+
+
+class CbcFile(io.RawIOBase):
+    """Plaintext of the CBC ciphertext ``f[start:end]`` under ``iv``: a
+    seekable, thread-safe raw binary stream.
+
+    With ``mac_key`` and ``tag``, HMAC-SHA256(mac_key, ciphertext) must
+    equal ``tag``, or :class:`IntegrityError` is raised from the
+    constructor. ``verify_mac=False`` (salvage) skips the checks and warns;
+    so does a format without a MAC (``mac_key=None``). ``owns``: close
+    ``f`` with this stream.
+    """
+
+    def __init__(self, f: IO[bytes], owns: bool, start: int, end: int, iv: bytes, aes: AesCbc, *,
+                 mac_key: bytes | None, tag: bytes | None, verify_mac: bool = True,
+                 what: str = "file", chunk: int = CHUNK) -> None:
+        super().__init__()
+        self._f, self._owns, self._what = f, owns, what
+        self._lock = threading.Lock()
+        self._start, self._ct_len, self._aes = start, end - start, aes
+        self._chunk = _chunk_size(self._ct_len, chunk)
+        self._n_chunks = -(-self._ct_len // self._chunk)
+        self._ivs: list[bytes] = [bytes(iv)]
+        self._states: list[Any] | None = None  # HMAC state at each chunk's start
+        self._ends: list[bytes] = []  # HMAC digest at each chunk's end
+        self._pos = 0
+        self._loaded = -1
+        self._ct = bytearray(min(self._chunk, self._ct_len) + BLOCK)
+        self._pt = bytearray(min(self._chunk, self._ct_len))
+        self._pt_len = 0
+        self.chunks_decrypted = 0  # for tests and benchmarks
+        try:
+            if self._ct_len % BLOCK or (self._ct_len == 0 and tag is not None):
+                raise IntegrityError(f"{what}: the ciphertext is not a whole number of AES blocks (truncated?)")
+            if self._ct_len == 0:  # BigDL writes an empty partition as a 0-byte file
+                self._size = 0
+                return
+            if mac_key is not None and tag is not None and verify_mac:
+                final_iv, final = self._authenticate(mac_key, tag)
+            else:
+                reason = "verify_mac=False" if mac_key is not None else "the format has no MAC"
+                warnings.warn(f"{what}: plaintext is not integrity-checked ({reason})",
+                              UnauthenticatedWarning, stacklevel=4)
+                final_iv, final = self._final_blocks_unverified()
+            self._size = self._ct_len - BLOCK + self._final_length(final_iv, final)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- opening
+
+    def _authenticate(self, mac_key: bytes, tag: bytes) -> tuple[bytes, bytes]:
+        mac = hmac.new(mac_key, digestmod=hashlib.sha256)
+        states: list[Any] = []
+        view = memoryview(self._ct)
+        self._f.seek(self._start)
+        final_iv = final = b""
+        for i in range(self._n_chunks):
+            n = self._chunk_len(i)
+            ct = view[:n]
+            _read_exact(self._f, ct)
+            states.append(mac.copy())
+            mac.update(ct)
+            self._ends.append(mac.digest())
+            if i == self._n_chunks - 1:
+                final_iv = self._ivs[i] if n == BLOCK else bytes(ct[n - 2 * BLOCK:n - BLOCK])
+                final = bytes(ct[n - BLOCK:n])
+            else:
+                self._ivs.append(bytes(ct[n - BLOCK:n]))
+        if not hmac.compare_digest(mac.digest(), bytes(tag)):
+            raise IntegrityError(f"{self._what}: BigDL HMAC mismatch: the file was modified, truncated, "
+                                 "or the key is wrong")
+        self._states = states
+        return final_iv, final
+
+    def _final_blocks_unverified(self) -> tuple[bytes, bytes]:
+        if self._ct_len == BLOCK:
+            self._f.seek(self._start)
+            buf = bytearray(BLOCK)
+            _read_exact(self._f, memoryview(buf))
+            return self._ivs[0], bytes(buf)
+        self._f.seek(self._start + self._ct_len - 2 * BLOCK)
+        buf = bytearray(2 * BLOCK)
+        _read_exact(self._f, memoryview(buf))
+        return bytes(buf[:BLOCK]), bytes(buf[BLOCK:])
+
+    def _final_length(self, iv: bytes, block: bytes) -> int:
+        out = bytearray(BLOCK)
+        try:
+            return self._aes.decrypt_into(iv, block, out, padding=True)
+        except IntegrityError:
+            why = ("the MAC matched, so the AES key or format version is wrong" if self._states is not None
+                   else "wrong key or a damaged file")
+            raise IntegrityError(f"{self._what}: bad CBC padding ({why})") from None
+
+    # -- reading
+
+    def _chunk_len(self, i: int) -> int:
+        return min(self._chunk, self._ct_len - i * self._chunk)
+
+    def _decrypt_chunk(self, i: int, out: memoryview) -> int:
+        """Chunk ``i``'s plaintext into ``out`` (checked against the saved
+        HMAC state first, when authenticated); returns its length."""
+        n = self._chunk_len(i)
+        offset = self._start + i * self._chunk
+        if self._states is not None or i == 0:
+            ct = memoryview(self._ct)[:n]
+            self._f.seek(offset)
+            _read_exact(self._f, ct)
+            iv = self._ivs[0] if self._states is None else self._ivs[i]
+        else:  # unauthenticated: the IV is the previous ciphertext block, read with the chunk
+            both = memoryview(self._ct)[:n + BLOCK]
+            self._f.seek(offset - BLOCK)
+            _read_exact(self._f, both)
+            iv, ct = bytes(both[:BLOCK]), both[BLOCK:]
+        if self._states is not None:
+            h = self._states[i].copy()
+            h.update(ct)
+            if not hmac.compare_digest(h.digest(), self._ends[i]):
+                raise IntegrityError(f"{self._what}: the ciphertext changed after it was authenticated")
+        self.chunks_decrypted += 1
+        return self._aes.decrypt_into(iv, ct, out, padding=i == self._n_chunks - 1)
+
+    def readinto(self, buffer: Any) -> int:
+        out = memoryview(buffer).cast("B")
+        with self._lock:
+            self._check_open()
+            if self._pos >= self._size or not len(out):
+                return 0
+            i, off = divmod(self._pos, self._chunk)
+            if i != self._loaded:
+                if off == 0 and i < self._n_chunks - 1 and len(out) >= self._chunk:
+                    n = self._decrypt_chunk(i, out)  # whole chunk straight into the caller's buffer
+                    self._pos += n
+                    return n
+                self._pt_len = self._decrypt_chunk(i, memoryview(self._pt))
+                self._loaded = i
+            n = min(len(out), self._pt_len - off)
+            out[:n] = memoryview(self._pt)[off:off + n]
+            self._pos += n
+            return n
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes, short only at the end (unlike a raw read,
+        which may stop at a chunk boundary): Arrow treats a short read as EOF."""
+        with self._lock:
+            self._check_open()
+            left = max(0, self._size - self._pos)
+        n = left if size is None or size < 0 else min(size, left)
+        buf = bytearray(n)
+        got = self.readinto_full(buf)
+        del buf[got:]
+        return bytes(buf)
+
+    def readinto_full(self, buffer: Any) -> int:
+        """Fill ``buffer`` (or stop at the end of the plaintext)."""
+        view = memoryview(buffer).cast("B")
+        got = 0
+        while got < len(view):
+            n = self.readinto(view[got:])
+            if not n:
+                break
+            got += n
+        return got
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = os.SEEK_SET) -> int:
+        with self._lock:
+            self._check_open()
+            base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}.get(whence)
+            if base is None:
+                raise ValueError(f"invalid whence {whence}")
+            if base + pos < 0:
+                raise ValueError("negative seek position")
+            self._pos = base + pos
+            return self._pos
+
+    def tell(self) -> int:
+        self._check_open()
+        return self._pos
+
+    @property
+    def size(self) -> int:
+        """The exact plaintext size (known once the file is opened)."""
+        return self._size
+
+    @property
+    def authenticated(self) -> bool:
+        return self._states is not None or self._ct_len == 0
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+
+    def close(self) -> None:
+        if not self.closed:
+            self._states = None
+            if self._owns:
+                self._f.close()
+        super().close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._what!r}>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a BigDL reader holds key material and cannot be pickled")

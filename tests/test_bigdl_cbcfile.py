@@ -1,0 +1,184 @@
+"""The verified, seekable CBC reader behind every BigDL format
+(sealio.bigdl._cbcfile.CbcFile): random access against files written by
+the independent reference, exact sizes, chunk re-checks that catch a file
+changed after it was authenticated, and bounded state."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import bigdl_xref as xref
+from sealio.bigdl import _cbcfile, streaming
+from sealio.bigdl.keys import DataKey, PlaintextPrimaryKey
+from sealio.errors import IntegrityError, UnauthenticatedWarning
+
+PRIMARY = base64.b64encode(bytes(range(40, 56))).decode()
+pytestmark = pytest.mark.filterwarnings("ignore::sealio.errors.WeakKeyWarning")
+
+
+def _common(plain: bytes) -> bytes:
+    dk = xref.plaintext_new_data_key()
+    return xref.common_encrypt(dk, xref.plaintext_wrap(PRIMARY, dk), os.urandom(16), plain)
+
+
+def _open_common(blob: bytes, chunk: int) -> _cbcfile.CbcFile:
+    """A common-format reader with a small chunk, so tests cross many chunks."""
+    from sealio.bigdl.common import HEADER_SIZE, MAC_SIZE, parse_header
+    from sealio.primitives import AesCbc
+
+    header = parse_header(blob[:HEADER_SIZE])
+    key = PlaintextPrimaryKey(PRIMARY).decrypt_data_key(header.encrypted_data_key)
+    return _cbcfile.CbcFile(io.BytesIO(blob), False, HEADER_SIZE, len(blob) - MAC_SIZE, header.iv,
+                            AesCbc(key.aes_key(16)), mac_key=key.hmac_key, tag=blob[-MAC_SIZE:], chunk=chunk)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 3000), st.sampled_from([16, 48, 64, 256, 1 << 20]),
+       st.lists(st.tuples(st.integers(0, 3100), st.integers(0, 700)), min_size=1, max_size=12))
+def test_random_access_matches_the_plaintext(n: int, chunk: int, reads: list[tuple[int, int]]) -> None:
+    plain = os.urandom(n)
+    with _open_common(_common(plain), chunk) as r:
+        assert r.size == n and r.seekable()
+        for offset, length in reads:
+            r.seek(offset)
+            got = r.read(length)
+            assert got == plain[offset:offset + length]
+            assert r.tell() == offset + len(got)
+        r.seek(0)
+        assert r.read() == plain
+        r.seek(-min(n, 5), os.SEEK_END)
+        assert r.read() == plain[-min(n, 5):]
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 31, 32, 33, 4096, 70_001])
+def test_every_format_reads_whole_and_sized(tmp_path: Path, n: int) -> None:
+    plain = os.urandom(n)
+    dk = xref.plaintext_new_data_key()
+    (tmp_path / "c").write_bytes(xref.common_encrypt(dk, xref.plaintext_wrap(PRIMARY, dk), os.urandom(16), plain))
+    (tmp_path / "n").write_bytes(xref.native_encrypt(PRIMARY, os.urandom(16), plain))
+    (tmp_path / "l").write_bytes(xref.legacy_encrypt(dk, "2.1", 1_600_000_000, os.urandom(16), plain))
+    readers = [streaming.open_common_stream(tmp_path / "c", PlaintextPrimaryKey(PRIMARY)),
+               streaming.open_legacy_stream(tmp_path / "l", DataKey(dk), "legacy-2.1")]
+    with pytest.warns(UnauthenticatedWarning):
+        readers.append(streaming.open_native_stream(tmp_path / "n", PRIMARY))
+    for r in readers:
+        with r:
+            assert r.size == n
+            assert r.read() == plain
+            r.seek(n // 2)
+            assert r.read(7) == plain[n // 2:n // 2 + 7]
+
+
+def test_a_chunk_changed_after_authentication_is_refused_before_release(tmp_path: Path) -> None:
+    """The MAC pass passes; then chunk 2's ciphertext is rewritten on disk.
+    Chunks 0-1 still read; chunk 2 raises instead of releasing plaintext,
+    whichever order it is reached in."""
+    chunk = 64
+    plain = os.urandom(chunk * 6 + 5)
+    path = tmp_path / "p.cbc"
+    path.write_bytes(_common(plain))
+    keys = PlaintextPrimaryKey(PRIMARY)
+    with open(path, "r+b") as f:
+        r = _reader_with_chunk(f, keys, chunk)
+        f.seek(400 + 2 * chunk + 3)
+        byte = f.read(1)
+        f.seek(400 + 2 * chunk + 3)
+        f.write(bytes([byte[0] ^ 1]))
+        f.flush()
+        assert r.read(2 * chunk) == plain[:2 * chunk]
+        with pytest.raises(IntegrityError, match="changed after it was authenticated"):
+            r.read(1)
+        r.seek(5 * chunk)
+        assert r.read() == plain[5 * chunk:]
+        r.seek(2 * chunk + 10)
+        with pytest.raises(IntegrityError):
+            r.read(1)
+
+
+def test_a_changed_iv_block_does_not_reach_the_next_chunk(tmp_path: Path) -> None:
+    """Chunk k's IV is chunk k-1's last ciphertext block, saved in the MAC
+    pass: rewriting it on disk fails chunk k-1 and leaves chunk k intact."""
+    chunk = 64
+    plain = os.urandom(chunk * 4)
+    path = tmp_path / "p.cbc"
+    path.write_bytes(_common(plain))
+    with open(path, "r+b") as f:
+        r = _reader_with_chunk(f, PlaintextPrimaryKey(PRIMARY), chunk)
+        f.seek(400 + 2 * chunk - 1)
+        byte = f.read(1)
+        f.seek(400 + 2 * chunk - 1)
+        f.write(bytes([byte[0] ^ 0x80]))
+        f.flush()
+        r.seek(2 * chunk)
+        assert r.read(chunk) == plain[2 * chunk:3 * chunk]
+        r.seek(chunk)
+        with pytest.raises(IntegrityError):
+            r.read(1)
+
+
+def _reader_with_chunk(f, keys, chunk):
+    from sealio.bigdl.common import HEADER_SIZE, MAC_SIZE, parse_header
+    from sealio.primitives import AesCbc
+
+    size = f.seek(0, os.SEEK_END)
+    f.seek(0)
+    header = parse_header(f.read(HEADER_SIZE))
+    key = keys.decrypt_data_key(header.encrypted_data_key)
+    f.seek(size - MAC_SIZE)
+    tag = f.read(MAC_SIZE)
+    return _cbcfile.CbcFile(f, False, HEADER_SIZE, size - MAC_SIZE, header.iv, AesCbc(key.aes_key(16)),
+                            mac_key=key.hmac_key, tag=tag, chunk=chunk)
+
+
+def test_bad_padding_under_a_valid_mac_is_an_integrity_error() -> None:
+    """A well-MACed ciphertext whose last block does not unpad (here: the
+    reference encrypts without padding) has no plaintext size: refused."""
+    dk = xref.plaintext_new_data_key()
+    hmac_key, aes_key = xref.split_data_key(dk)
+    import hashlib
+    import hmac
+
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    iv = os.urandom(16)
+    body = bytes(range(32)) + b"\x00" * 15 + b"\x11"  # last byte 0x11 > 16: never valid padding
+    enc = Cipher(algorithms.AES(aes_key), modes.CBC(iv)).encryptor()
+    ct = enc.update(body) + enc.finalize()
+    edk = xref.plaintext_wrap(PRIMARY, dk)
+    import struct
+    header = struct.pack(">II", len(edk), 16) + edk.encode() + iv
+    blob = header + b"\x80" * (400 - len(header)) + ct + hmac.new(hmac_key, ct, hashlib.sha256).digest()
+    with pytest.raises(IntegrityError, match="bad CBC padding"):
+        streaming.open_common_stream(io.BytesIO(blob), PlaintextPrimaryKey(PRIMARY))
+
+
+def test_state_is_bounded_for_any_size() -> None:
+    assert _cbcfile._chunk_size(10 << 30, _cbcfile.CHUNK) * _cbcfile.MAX_CHUNKS >= 10 << 30
+    assert _cbcfile._chunk_size(10 << 30, _cbcfile.CHUNK) % 16 == 0
+    assert _cbcfile._chunk_size(1000, 100) == 96
+
+
+def test_whole_chunks_decrypt_once_when_read_sequentially() -> None:
+    plain = os.urandom(64 * 10)
+    with _open_common(_common(plain), 64) as r:
+        out = b"".join(iter(lambda: r.read(17), b""))
+        assert out == plain
+        assert r.chunks_decrypted == 10  # the 11th chunk is the padding block alone: no plaintext
+
+
+def test_closed_reader_and_pickling_refused() -> None:
+    import pickle
+
+    r = _open_common(_common(b"x" * 100), 64)
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(r)
+    r.close()
+    with pytest.raises(ValueError):
+        r.read(1)
