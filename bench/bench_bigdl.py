@@ -6,8 +6,11 @@ Lines (median of N trials, MB/s of plaintext, and the ratio to the peer):
   from files, atomic outputs) vs ``CommonWriter`` one part after another
   (one serial CBC chain at a time, also through the C core) vs the
   ``cryptography`` reference (tests/bigdl_xref.py style, whole files).
-* read 1 part: ``open_common`` (MAC pass + decrypting pass with a second
-  hash) vs ``cryptography`` CBC + hmac over the same bytes in memory.
+* read 1 part: ``open_common`` (MAC pass + decrypting pass that re-checks
+  each chunk) vs ``cryptography`` CBC + hmac over the same bytes in memory.
+* SimpleQuery over a BigDL CSV directory: ``bigdl.open_dataset`` (the
+  read-only pyarrow filesystem) and ``csv_batch_reader`` vs pyarrow reading
+  the same CSV parts in plaintext (the ratio is the cost of BigDL's format).
 
 Reports only; exits 0 whatever the speed. ``--quick`` for a smoke run.
 """
@@ -112,6 +115,52 @@ def main() -> None:
         print(f"read 1 x {mib} MiB part (MB/s):")
         print(f"  open_common (2 passes, C core) {n / t_read / 1e6:8.0f}")
         print(f"  cryptography, in memory        {n / t_rref / 1e6:8.0f}   sealio/ref {t_rref / t_read:.2f}x")
+        _simple_query(d, keys, rows=200_000 if args.quick else 2_000_000, trials=trials)
+
+
+def _simple_query(d: Path, keys: DataKeyText, *, rows: int, trials: int) -> None:
+    """SimpleQuery (developers aged 20..40) over 4 CSV parts, sealed as
+    BigDL writes them and in plaintext, read the same way."""
+    import random
+
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    from sealio import bigdl
+
+    rng = random.Random(1)
+    plain_dir, bigdl_dir = d / "plain", d / "people.bigdl"
+    plain_dir.mkdir()
+    bigdl_dir.mkdir()
+    parts, per = 4, rows // 4
+    texts = []
+    for i in range(parts):
+        lines = [f"{''.join(rng.choices('abcdefghijklmnopqrstuvwxyz', k=rng.randint(3, 7)))},"
+                 f"{rng.randint(18, 60)},{rng.choice(('Developer', 'Engineer', 'Researcher'))}\n" for _ in range(per)]
+        texts.append(("name,age,job\n" + "".join(lines)).encode())
+        (plain_dir / f"part-{i:05d}.csv").write_bytes(texts[-1])
+    for i, blob in enumerate(bigdl.encrypt_many(texts, keys)):
+        (bigdl_dir / f"part-{i:05d}.csv.cbc").write_bytes(blob)
+    query = (pc.field("job") == "Developer") & (pc.field("age") >= 20) & (pc.field("age") <= 40)
+    counts: dict[str, int] = {}
+
+    def plain() -> None:
+        counts["plain"] = ds.dataset(str(plain_dir), format="csv").to_table(filter=query).num_rows
+
+    def sealed_fs() -> None:
+        counts["fs"] = bigdl.open_dataset(str(bigdl_dir), keys=keys).to_table(filter=query).num_rows
+
+    def batches() -> None:
+        reader = bigdl.csv_batch_reader(bigdl_dir, bigdl.Opener("common", keys=keys))
+        counts["batches"] = ds.dataset(reader).to_table(filter=query).num_rows
+
+    t_plain, t_fs, t_batches = (_timeit(f, trials) for f in (plain, sealed_fs, batches))
+    assert counts["plain"] == counts["fs"] == counts["batches"] > 0
+    mb = sum(len(t) for t in texts) / 1e6
+    print(f"SimpleQuery over {rows:,} rows in {parts} CSV parts ({mb:.0f} MB; seconds, median of {trials}):")
+    print(f"  pyarrow, plaintext parts        {t_plain:8.3f}")
+    print(f"  bigdl.open_dataset (filesystem) {t_fs:8.3f}   BigDL/plain {t_fs / t_plain:.2f}x")
+    print(f"  csv_batch_reader (one stream)   {t_batches:8.3f}   BigDL/plain {t_batches / t_plain:.2f}x")
 
 
 if __name__ == "__main__":

@@ -381,7 +381,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 w.writerow([i, n, c])
         table = pa.table({"id": list(range(10_000)), "value": [i * 0.5 for i in range(10_000)]})
         pq.write_table(table, "data/values.parquet")
-        say("# wrote data/people.csv and data/values.parquet (10,000 rows)")
+        say("# wrote data/people.csv (3 rows) and data/values.parquet (10,000 rows)")
         run("keygen", "--keyring", "keyring.json", "demo-key")
         run("encrypt", "--keyring", "keyring.json", "--master-key", "demo-key", "--quiet", "data", "sealed")
         run("inspect", "sealed/people.csv")
