@@ -10,11 +10,10 @@ import io
 import os
 from pathlib import Path
 
+import bigdl_xref as xref
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import bigdl_xref as xref
 from sealio.bigdl import _cbcfile, streaming
 from sealio.bigdl.keys import DataKey, PlaintextPrimaryKey
 from sealio.errors import IntegrityError, UnauthenticatedWarning

@@ -11,8 +11,17 @@ from __future__ import annotations
 
 from sealio.bigdl.common import CommonReader, CommonWriter, encrypt_bytes, encrypt_many, open_common
 from sealio.bigdl.config import EnvKeySource, key_source
-from sealio.bigdl.dataset import (FORMATS, Opener, csv_batch_reader, detect_format, migrate, part_files,
-                                  read_csv_table, read_meta, write_meta)
+from sealio.bigdl.dataset import (
+    FORMATS,
+    Opener,
+    csv_batch_reader,
+    detect_format,
+    migrate,
+    part_files,
+    read_csv_table,
+    read_meta,
+    write_meta,
+)
 from sealio.bigdl.ehsm import Ehsm
 from sealio.bigdl.keys import DataKey, DataKeyText, KeySource, PlaintextPrimaryKey, SimpleKms
 

@@ -53,7 +53,7 @@ class Ehsm:
     def __repr__(self) -> str:
         return f"Ehsm({self.url!r}, app_id={self.app_id!r}, api_key=<redacted>)"
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> Any:
         raise TypeError("an eHSM client holds an API key and cannot be pickled")
 
     @classmethod

@@ -50,7 +50,7 @@ class BigDLFsspecFileSystem(ChainedFileSystem):
                              verify_mac=verify_mac)
         self._sizes: dict[tuple[str, Any, str], int] = {}
 
-    _strip_protocol = classmethod(SealioFileSystem._strip_protocol.__func__)  # type: ignore[attr-defined]
+    _strip_protocol: Any = classmethod(SealioFileSystem._strip_protocol.__func__)  # type: ignore[attr-defined]
 
     def _inner(self, path: str) -> str:
         return self.fs._strip_protocol(self._strip_protocol(path))

@@ -17,7 +17,7 @@ import secrets
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -90,7 +90,7 @@ class PlaintextPrimaryKey:
     def __repr__(self) -> str:
         return "PlaintextPrimaryKey(<redacted>)"
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> Any:
         raise TypeError("a BigDL primary key holds key material and cannot be pickled")
 
     def decrypt_data_key(self, encrypted: str) -> DataKey:
@@ -155,7 +155,7 @@ class SimpleKms:
     def __repr__(self) -> str:
         return f"SimpleKms(app_id={self.app_id!r}, primary_key=<redacted>)"
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> Any:
         raise TypeError("a SimpleKMS primary key cannot be pickled")
 
     def wrap(self, digits: str) -> str:
@@ -185,7 +185,7 @@ class DataKeyText:
     def __repr__(self) -> str:
         return "DataKeyText(<redacted>)"
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> Any:
         raise TypeError("a data key cannot be pickled")
 
     def decrypt_data_key(self, encrypted: str) -> DataKey:

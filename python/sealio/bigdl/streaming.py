@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import os
 import secrets
 from collections.abc import Callable, Sequence
@@ -41,7 +40,7 @@ def open_source(file: str | os.PathLike[str] | IO[bytes]) -> tuple[IO[bytes], bo
     functions close a file they opened; ``owns=True`` hands them a file
     object to close as well."""
     if isinstance(file, (str, os.PathLike)):
-        return io.open(file, "rb"), True  # noqa: SIM115 - closed by the reader
+        return open(file, "rb"), True  # noqa: SIM115 - closed by the reader
     return file, False
 
 
