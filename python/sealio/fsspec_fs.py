@@ -76,6 +76,17 @@ class _TargetWriter(SealedWriter):
             target.close()
 
 
+def target_filesystem(target_protocol: str | None, target_options: dict[str, Any] | None,
+                      fs: fsspec.AbstractFileSystem | None) -> fsspec.AbstractFileSystem:
+    """The filesystem a chained protocol wraps: ``fs``, or one built from
+    ``target_protocol`` and ``target_options`` (default: local files)."""
+    if fs is None:
+        return fsspec.filesystem(target_protocol or "file", **(target_options or {}))
+    if target_protocol is not None:
+        raise ValueError("give either fs or target_protocol, not both")
+    return fs
+
+
 class SealioFileSystem(ChainedFileSystem):
     """fsspec filesystem of sealed files over ``fs`` (or ``target_protocol``
     with ``target_options``).
@@ -96,11 +107,7 @@ class SealioFileSystem(ChainedFileSystem):
                  segment_size: int | None = None, bind_paths: bool = False, passthrough: bool = False,
                  fo: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if fs is None:
-            fs = fsspec.filesystem(target_protocol or "file", **(target_options or {}))
-        elif target_protocol is not None:
-            raise ValueError("give either fs or target_protocol, not both")
-        self.fs = fs
+        self.fs = target_filesystem(target_protocol, target_options, fs)
         self.keys_config = keys
         self.master_key = master_key
         self.segment_log2 = H.DEFAULT_SEGMENT_LOG2 if segment_size is None else H.segment_size_log2(segment_size)

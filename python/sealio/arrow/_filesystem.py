@@ -90,7 +90,33 @@ def _prefetcher() -> ThreadPoolExecutor:
         return _prefetch_pool
 
 
-class _ArrowReadable:
+class ArrowReadableBase:
+    """What ``pa.PythonFile`` needs of a readable handle, delegated to a
+    seekable ``reader``; subclasses add ``read_buffer`` and ``close``."""
+
+    reader: Any
+
+    def read(self, nbytes: int | None = -1) -> bytes:
+        return self.reader.read(nbytes)
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self.reader.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self.reader.tell()
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return self.reader.closed
+
+
+class _ArrowReadable(ArrowReadableBase):
     """The object ``pa.PythonFile`` reads from: a SealedReader plus
     ``read_buffer``, which Arrow takes without a copy.
 
@@ -141,25 +167,6 @@ class _ArrowReadable:
             self._ahead = (end, nxt, _prefetcher().submit(self._read_at, end, nxt))
         self._last = (pos, nbytes)
         return buf
-
-    def read(self, nbytes: int | None = -1) -> bytes:
-        return self.reader.read(nbytes)
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        return self.reader.seek(pos, whence)
-
-    def tell(self) -> int:
-        return self.reader.tell()
-
-    def seekable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return True
-
-    @property
-    def closed(self) -> bool:
-        return self.reader.closed
 
     def close(self) -> None:
         if self.reader.closed:

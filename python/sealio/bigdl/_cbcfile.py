@@ -29,6 +29,7 @@ import io
 import os
 import threading
 import warnings
+from collections.abc import Callable
 from typing import IO, Any
 
 from sealio.errors import IntegrityError, UnauthenticatedWarning
@@ -41,12 +42,15 @@ CHUNK = 1 << 20
 MAX_CHUNKS = 4096  # saved HMAC states per file: bounds memory for any file size
 
 
-def _read_exact(f: IO[bytes], view: memoryview) -> None:
+def read_exact(f: IO[bytes], view: memoryview, short: Callable[[], Exception] | None = None) -> None:
+    """Fill ``view`` from ``f``; a file that ends first raises ``short()``
+    (default: an :class:`IntegrityError`, the file was truncated)."""
     got = 0
     while got < len(view):
         n = f.readinto(view[got:])  # type: ignore[attr-defined]
         if not n:
-            raise IntegrityError("the file is shorter than its layout says (truncated while reading)")
+            raise short() if short else IntegrityError("the file is shorter than its layout says "
+                                                       "(truncated while reading)")
         got += n
 
 
@@ -114,7 +118,7 @@ class CbcFile(io.RawIOBase):
         for i in range(self._n_chunks):
             n = self._chunk_len(i)
             ct = view[:n]
-            _read_exact(self._f, ct)
+            read_exact(self._f, ct)
             states.append(mac.copy())
             mac.update(ct)
             self._ends.append(mac.digest())
@@ -133,11 +137,11 @@ class CbcFile(io.RawIOBase):
         if self._ct_len == BLOCK:
             self._f.seek(self._start)
             buf = bytearray(BLOCK)
-            _read_exact(self._f, memoryview(buf))
+            read_exact(self._f, memoryview(buf))
             return self._ivs[0], bytes(buf)
         self._f.seek(self._start + self._ct_len - 2 * BLOCK)
         buf = bytearray(2 * BLOCK)
-        _read_exact(self._f, memoryview(buf))
+        read_exact(self._f, memoryview(buf))
         return bytes(buf[:BLOCK]), bytes(buf[BLOCK:])
 
     def _final_length(self, iv: bytes, block: bytes) -> int:
@@ -162,12 +166,12 @@ class CbcFile(io.RawIOBase):
         if self._states is not None or i == 0:
             ct = memoryview(self._ct)[:n]
             self._f.seek(offset)
-            _read_exact(self._f, ct)
+            read_exact(self._f, ct)
             iv = self._ivs[0] if self._states is None else self._ivs[i]
         else:  # unauthenticated: the IV is the previous ciphertext block, read with the chunk
             both = memoryview(self._ct)[:n + BLOCK]
             self._f.seek(offset - BLOCK)
-            _read_exact(self._f, both)
+            read_exact(self._f, both)
             iv, ct = bytes(both[:BLOCK]), both[BLOCK:]
         if self._states is not None:
             h = self._states[i].copy()

@@ -25,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from sealio.arrow._filesystem import _as_arrow_fs, _local_root
+from sealio.arrow._filesystem import ArrowReadableBase, _as_arrow_fs, _local_root
 from sealio.bigdl._cbcfile import CbcFile
 from sealio.bigdl.dataset import Opener
 
@@ -38,7 +38,7 @@ def _empty_part(info: pafs.FileInfo) -> bool:
     return info.type == pafs.FileType.File and info.size == 0
 
 
-class _ArrowView:
+class _ArrowView(ArrowReadableBase):
     """What ``pa.PythonFile`` reads from: the verified reader, plus
     ``read_buffer``, so whole chunks decrypt straight into Arrow memory."""
 
@@ -52,25 +52,6 @@ class _ArrowView:
         buf = pa.allocate_buffer(n)
         got = r.readinto_full(memoryview(buf)) if n else 0
         return buf if got == n else buf.slice(0, got)
-
-    def read(self, nbytes: int | None = -1) -> bytes:
-        return self.reader.read(nbytes)
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        return self.reader.seek(pos, whence)
-
-    def tell(self) -> int:
-        return self.reader.tell()
-
-    def seekable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return True
-
-    @property
-    def closed(self) -> bool:
-        return self.reader.closed
 
     def close(self) -> None:
         self.reader.close()  # closes the base file too

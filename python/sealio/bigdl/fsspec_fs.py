@@ -21,7 +21,7 @@ import fsspec
 from fsspec.implementations.chained import ChainedFileSystem
 
 from sealio.bigdl.dataset import Opener
-from sealio.fsspec_fs import SealioFileSystem
+from sealio.fsspec_fs import SealioFileSystem, target_filesystem
 
 __all__ = ["BigDLFsspecFileSystem"]
 
@@ -41,11 +41,7 @@ class BigDLFsspecFileSystem(ChainedFileSystem):
                  primary_key_b64: str | None = None, data_key: Any = None, verify_mac: bool = True,
                  fo: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if fs is None:
-            fs = fsspec.filesystem(target_protocol or "file", **(target_options or {}))
-        elif target_protocol is not None:
-            raise ValueError("give either fs or target_protocol, not both")
-        self.fs = fs
+        self.fs = target_filesystem(target_protocol, target_options, fs)
         self.opener = Opener(format, keys=keys, primary_key_b64=primary_key_b64, data_key=data_key,
                              verify_mac=verify_mac)
         self._sizes: dict[tuple[str, Any, str], int] = {}

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from sealio.bigdl._cbcfile import CbcFile
+from sealio.bigdl._cbcfile import CbcFile, read_exact
 from sealio.bigdl.common import MAC_SIZE, CommonReader, build_header
 from sealio.bigdl.keys import DataKey, KeySource, decode_primary_key
 from sealio.bigdl.legacy import LEGACY_AES_BYTES, LEGACY_HEAD, LEGACY_MAGIC
@@ -117,13 +117,8 @@ class _Part:
     outbuf: bytearray = field(default_factory=bytearray)
 
 
-def _fill_exact(f: IO[bytes], view: memoryview) -> None:
-    got = 0
-    while got < len(view):
-        n = f.readinto(view[got:])  # type: ignore[attr-defined]
-        if not n:
-            raise OSError("a source file shrank while it was being encrypted")
-        got += n
+def _source_shrank() -> OSError:
+    return OSError("a source file shrank while it was being encrypted")
 
 
 def encrypt_parts(jobs: Sequence[tuple[IO[bytes], int, str | os.PathLike[str]]], keys: KeySource, *,
@@ -164,7 +159,7 @@ def _encrypt_group(jobs: Sequence[tuple[IO[bytes], int, Any]], aes: AesCbc, hmac
                 views = []
                 for p in group:
                     v = memoryview(p.inbuf)[:min(p.left, chunk)]
-                    _fill_exact(p.src, v)
+                    read_exact(p.src, v, _source_shrank)
                     views.append(v)
                 ns = aes_cbc_encrypt_many_into([(aes, p.iv, v) for p, v in zip(group, views)],
                                                [p.outbuf for p in group], padding=final)
