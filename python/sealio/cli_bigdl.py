@@ -35,7 +35,8 @@ def register(sub: Any) -> None:
         sp.add_argument("--ehsm-url", metavar="URL", help="eHSM-KMS base URL, https://HOST:PORT ($SEALIO_EHSM_URL)")
         sp.add_argument("--ehsm-app-id", metavar="ID", help="eHSM app id ($SEALIO_EHSM_APP_ID)")
         sp.add_argument("--ehsm-api-key", metavar="KEY", help="eHSM api key ($SEALIO_EHSM_API_KEY)")
-        sp.add_argument("--data-key-file", metavar="FILE", help="legacy 2.1/2.2: file with the data-key text")
+        sp.add_argument("--data-key-file", metavar="FILE",
+                        help="legacy 2.1/2.2: file with the data-key text ($SEALIO_BIGDL_DATA_KEY_PATH)")
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary output")
 
     sp = bsub.add_parser("decrypt", help="BigDL files -> plaintext (MACs verified)")
@@ -67,29 +68,26 @@ def register(sub: Any) -> None:
     sp.set_defaults(func=cmd_inspect)
 
 
+def _settings(args: argparse.Namespace) -> dict[str, str | None]:
+    return {"primary_key_plaintext": args.primary_key_plaintext, "simple_app_id": args.simple_app_id,
+            "simple_api_key": args.simple_api_key, "primary_key_path": args.primary_key_path,
+            "ehsm_url": args.ehsm_url, "ehsm_app_id": args.ehsm_app_id, "ehsm_api_key": args.ehsm_api_key,
+            "data_key_path": getattr(args, "data_key_file", None)}
+
+
 def _key_source(args: argparse.Namespace) -> bigdl.KeySource:
+    settings = {k: v for k, v in _settings(args).items() if k != "data_key_path"}
     try:
-        return bigdl.key_source(primary_key_plaintext=args.primary_key_plaintext,
-                                simple_app_id=args.simple_app_id, simple_api_key=args.simple_api_key,
-                                primary_key_path=args.primary_key_path, ehsm_url=args.ehsm_url,
-                                ehsm_app_id=args.ehsm_app_id, ehsm_api_key=args.ehsm_api_key)
+        return bigdl.key_source(**settings)  # type: ignore[arg-type]
     except ConfigurationError as e:
         raise UsageError(str(e)) from None
 
 
 def _opener(args: argparse.Namespace) -> bigdl.Opener:
-    verify = not getattr(args, "no_verify_mac", False)
-    if args.format == "native":
-        primary = args.primary_key_plaintext or os.environ.get("SEALIO_BIGDL_PRIMARY_KEY")
-        if not primary:
-            raise UsageError("the native format needs --primary-key-plaintext")
-        return bigdl.Opener("native", primary_key_b64=primary)
-    if args.format.startswith("legacy"):
-        if not args.data_key_file:
-            raise UsageError("legacy formats need --data-key-file")
-        text = Path(args.data_key_file).read_text(encoding="utf-8").strip()
-        return bigdl.Opener(args.format, data_key=bigdl.DataKeyText(text).decrypt_data_key(""), verify_mac=verify)
-    return bigdl.Opener(args.format, keys=_key_source(args), verify_mac=verify)
+    try:
+        return bigdl.opener(args.format, _settings(args), verify_mac=not getattr(args, "no_verify_mac", False))
+    except ConfigurationError as e:
+        raise UsageError(str(e)) from None
 
 
 def _pairs(src: Path, dst: Path) -> list[tuple[Path, Path]]:

@@ -10,7 +10,7 @@ the data to sealed files. See docs/BIGDL.md.
 from __future__ import annotations
 
 from sealio.bigdl.common import CommonReader, CommonWriter, encrypt_bytes, encrypt_many, open_common
-from sealio.bigdl.config import EnvKeySource, key_source
+from sealio.bigdl.config import EnvKeySource, key_source, load_key_file, opener
 from sealio.bigdl.dataset import (
     FORMATS,
     Opener,
@@ -27,8 +27,8 @@ from sealio.bigdl.keys import DataKey, DataKeyText, KeySource, PlaintextPrimaryK
 
 __all__ = ["FORMATS", "BigDLFileSystem", "CommonReader", "CommonWriter", "DataKey", "DataKeyText", "Ehsm",
            "EnvKeySource", "KeySource", "Opener", "PlaintextPrimaryKey", "SimpleKms", "csv_batch_reader",
-           "detect_format", "encrypt_bytes", "encrypt_many", "key_source", "migrate", "open_common", "open_dataset",
-           "part_files", "read_csv_table", "read_meta", "write_meta"]
+           "detect_format", "encrypt_bytes", "encrypt_many", "key_source", "load_key_file", "migrate",
+           "open_common", "open_dataset", "opener", "part_files", "read_csv_table", "read_meta", "write_meta"]
 
 
 def __getattr__(name: str) -> object:

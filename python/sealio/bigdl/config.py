@@ -6,24 +6,30 @@ workers rebuild from their own environment (secrets never travel in a
 pickle).
 
 Environment variables: ``SEALIO_BIGDL_PRIMARY_KEY`` (plaintext primary key,
-base64); ``SEALIO_BIGDL_APP_ID``, ``SEALIO_BIGDL_API_KEY`` and
-``SEALIO_BIGDL_PRIMARY_KEY_PATH`` (SimpleKMS); ``SEALIO_EHSM_URL``,
-``SEALIO_EHSM_APP_ID``, ``SEALIO_EHSM_API_KEY`` and
-``SEALIO_BIGDL_PRIMARY_KEY_PATH`` (eHSM; the file holds the key id).
+base64; also the key of native files); ``SEALIO_BIGDL_APP_ID``,
+``SEALIO_BIGDL_API_KEY`` and ``SEALIO_BIGDL_PRIMARY_KEY_PATH`` (SimpleKMS);
+``SEALIO_EHSM_URL``, ``SEALIO_EHSM_APP_ID``, ``SEALIO_EHSM_API_KEY`` and
+``SEALIO_BIGDL_PRIMARY_KEY_PATH`` (eHSM; the file holds the key id);
+``SEALIO_BIGDL_DATA_KEY_PATH`` (legacy 2.1/2.2: the file with the data-key
+text). A *key file* (:func:`load_key_file`) holds the same settings as a
+JSON object under the option names, for processes whose environment the
+caller does not control (Spark workers); keep it mode 0600, like a keyring.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sealio.bigdl.keys import DataKey, KeySource, PlaintextPrimaryKey, SimpleKms
+from sealio.bigdl.dataset import FORMATS, Opener
+from sealio.bigdl.keys import DataKey, DataKeyText, KeySource, PlaintextPrimaryKey, SimpleKms
 from sealio.errors import ConfigurationError
 
-__all__ = ["EnvKeySource", "key_source"]
+__all__ = ["EnvKeySource", "key_source", "load_key_file", "opener"]
 
 ENV = {
     "primary_key_plaintext": "SEALIO_BIGDL_PRIMARY_KEY",
@@ -33,6 +39,7 @@ ENV = {
     "ehsm_url": "SEALIO_EHSM_URL",
     "ehsm_app_id": "SEALIO_EHSM_APP_ID",
     "ehsm_api_key": "SEALIO_EHSM_API_KEY",
+    "data_key_path": "SEALIO_BIGDL_DATA_KEY_PATH",
 }
 
 
@@ -95,3 +102,50 @@ class EnvKeySource:
 
     def new_data_key(self) -> tuple[str, DataKey]:
         return self._source().new_data_key()
+
+
+def load_key_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Key-source settings from a JSON file: an object whose names are
+    :func:`key_source`'s options (and ``data_key_path``)."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigurationError(f"BigDL key file {path}: cannot read it as JSON ({type(e).__name__})") from None
+    if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
+        raise ConfigurationError(f"BigDL key file {path}: must be a JSON object of strings")
+    unknown = sorted(set(doc) - set(ENV))
+    if unknown:
+        raise ConfigurationError(f"BigDL key file {path}: unknown settings {unknown} (known: {sorted(ENV)})")
+    return doc
+
+
+def opener(fmt: str, settings: Mapping[str, str | None] | None = None, *, verify_mac: bool = True,
+           environ: Mapping[str, str] | None = None) -> Opener:
+    """An :class:`~sealio.bigdl.dataset.Opener` for ``fmt`` from settings
+    (:func:`key_source`'s option names, plus ``data_key_path``), each one
+    left out taken from its environment variable. Only what ``fmt`` needs
+    is resolved: a primary key for native files, the data-key file for the
+    legacy formats, a key source otherwise."""
+    if fmt not in (*FORMATS, "auto"):
+        raise ConfigurationError(f"unknown BigDL format {fmt!r} (one of {', '.join(FORMATS)}, auto)")
+    env = os.environ if environ is None else environ
+    given = {k: v for k, v in (settings or {}).items() if v}
+
+    def setting(name: str) -> str | None:
+        return given.get(name) or env.get(ENV[name]) or None
+
+    if fmt == "native":
+        primary = setting("primary_key_plaintext")
+        if not primary:
+            raise ConfigurationError("the native format needs the plaintext primary key "
+                                     f"(--primary-key-plaintext or ${ENV['primary_key_plaintext']})")
+        return Opener("native", primary_key_b64=primary)
+    if fmt.startswith("legacy"):
+        path = setting("data_key_path")
+        if not path:
+            raise ConfigurationError("legacy formats need the data-key file "
+                                     f"(--data-key-file or ${ENV['data_key_path']})")
+        text = Path(path).read_text(encoding="utf-8").strip()
+        return Opener(fmt, data_key=DataKeyText(text).decrypt_data_key(""), verify_mac=verify_mac)
+    options = {k: given.get(k) for k in ENV if k != "data_key_path"}
+    return Opener(fmt, keys=key_source(**options, environ=env), verify_mac=verify_mac)  # type: ignore[arg-type]
