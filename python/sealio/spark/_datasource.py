@@ -7,7 +7,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructField, StructType
 
 from sealio.errors import ConfigurationError
-from sealio.spark._files import list_files
+from sealio.spark._files import data_files
 from sealio.spark._formats import infer_arrow_schema
 from sealio.spark._options import Options, format_of, parse_options
 from sealio.spark._reader import FilteringSealedReader, SealedReader, pushdown_requested
@@ -32,8 +32,12 @@ class SealedDataSource(DataSource):
     ``inferSchema``/``nullValue``, ``maxPartitionBytes``, ``batchRows``,
     ``pushFilters`` (true: push filters into the scan when
     ``spark.sql.python.filterPushdown.enabled`` is true; off by default,
-    see :func:`sealio.spark._reader.pushdown_requested`). Options that look like secrets are
-    refused.
+    see :func:`sealio.spark._reader.pushdown_requested`). ``bigdl``
+    (common, native, legacy-2.1, legacy-2.2, auto) reads BigDL PPML's
+    encrypted CSV/JSON instead, MACs verified, with keys from
+    ``bigdlKeyFile`` (a JSON settings file, see
+    :func:`sealio.bigdl.load_key_file`) or each worker's environment.
+    Options that look like secrets are refused.
     """
 
     def __init__(self, options: dict[str, str]) -> None:
@@ -55,14 +59,14 @@ class SealedDataSource(DataSource):
         if opts.format:
             return opts.format
         try:
-            files = list_files(opts.path)
+            files = data_files(opts)
         except FileNotFoundError:
             files = []
         return format_of(opts, files[0].rel if files else None)
 
     def schema(self) -> StructType:
         opts = self.parsed
-        files = list_files(opts.path)
+        files = data_files(opts)
         if not files:
             raise ConfigurationError(f"no data files under {opts.path}: give a schema to read an empty dataset")
         fmt = format_of(opts, files[0].rel)
@@ -75,6 +79,9 @@ class SealedDataSource(DataSource):
 
     def writer(self, schema: StructType, overwrite: bool) -> DataSourceWriter:
         opts = self.parsed
+        if opts.bigdl is not None:
+            raise ConfigurationError("option 'bigdl' is for reading BigDL output; write sealed files (without "
+                                     "it), or BigDL files with `sealio bigdl encrypt`")
         fmt = opts.format
         if fmt is None:
             raise ConfigurationError("writing needs option 'format' (parquet, csv or json)")

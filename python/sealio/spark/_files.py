@@ -6,6 +6,7 @@ Spark's conventions: names starting with ``_`` or ``.`` are not data
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ import pyarrow as pa
 from sealio.spark._options import Options
 from sealio.streams import open as sealed_open
 
-__all__ = ["DataFile", "list_files", "open_plain"]
+__all__ = ["DataFile", "data_files", "list_files", "open_plain"]
 
 _CODECS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": "lz4"}
 
@@ -31,8 +32,9 @@ def _hidden(name: str) -> bool:
     return name.startswith(("_", "."))
 
 
-def list_files(root: str) -> list[DataFile]:
-    """Every data file under ``root`` (or ``root`` itself), sorted."""
+def list_files(root: str, *, skip_empty: bool = False) -> list[DataFile]:
+    """Every data file under ``root`` (or ``root`` itself), sorted;
+    ``skip_empty`` leaves out 0-byte files (BigDL's empty partitions)."""
     if os.path.isfile(root):
         return [DataFile(root, os.path.basename(root), os.path.getsize(root))]
     if not os.path.isdir(root):
@@ -45,7 +47,9 @@ def list_files(root: str) -> list[DataFile]:
                 continue
             full = os.path.join(dirpath, name)
             rel = os.path.relpath(full, root).replace(os.sep, "/")
-            out.append(DataFile(full, rel, os.path.getsize(full)))
+            size = os.path.getsize(full)
+            if size or not skip_empty:
+                out.append(DataFile(full, rel, size))
     return out
 
 
@@ -55,9 +59,25 @@ def aad_for(options: Options, rel: str) -> str | None:
     return rel if options.bind_path else None
 
 
+def data_files(options: Options) -> list[DataFile]:
+    return list_files(options.path, skip_empty=options.bigdl is not None)
+
+
 def open_plain(options: Options, f: DataFile) -> Any:
-    """A seekable plaintext reader of a sealed file (authenticated on open)."""
+    """A seekable plaintext reader of a sealed file, or of a BigDL part
+    with option ``bigdl`` (authenticated on open either way)."""
+    if options.bigdl is not None:
+        return _bigdl_opener(options.bigdl, options.bigdl_key_file)(f.path)
     return sealed_open(f.path, "rb", keys=options.keys, aad=aad_for(options, f.rel))
+
+
+@functools.lru_cache(maxsize=8)
+def _bigdl_opener(fmt: str, key_file: str | None) -> Any:
+    """One opener per worker process and configuration, so a data key is
+    decrypted once per process, not once per file."""
+    from sealio import bigdl
+
+    return bigdl.opener(fmt, bigdl.load_key_file(key_file) if key_file else None)
 
 
 def maybe_decompress(stream: Any, name: str) -> Any:

@@ -56,6 +56,8 @@ class Options:
     max_partition_bytes: int
     batch_rows: int
     push_filters: bool
+    bigdl: str | None = None  # read BigDL PPML output of this format instead of sealed files
+    bigdl_key_file: str | None = None  # JSON key settings (sealio.bigdl.load_key_file); else the environment
 
     @property
     def kms(self) -> KmsRef:
@@ -103,6 +105,17 @@ def parse_options(options: Mapping[str, str]) -> Options:
     if len(delimiter) != 1:
         raise ConfigurationError("option 'delimiter' must be one character")
     push_filters = _bool(lowered, "pushfilters", False)
+    bigdl = lowered.get("bigdl") or None
+    if bigdl is not None:
+        from sealio.bigdl import FORMATS as BIGDL_FORMATS
+
+        bigdl = bigdl.lower()
+        if bigdl not in (*BIGDL_FORMATS, "auto"):
+            raise ConfigurationError(f"option 'bigdl' must be one of {', '.join(BIGDL_FORMATS)}, auto; not {bigdl!r}")
+        if fmt == "parquet":
+            raise ConfigurationError("BigDL encrypts Parquet with Parquet Modular Encryption, not its CBC formats: "
+                                     "read it with sealio.bigdl.parquet (option 'bigdl' is for CSV and JSON)")
+    key_file = lowered.get("bigdlkeyfile") or None
     try:
         max_bytes = int(lowered.get("maxpartitionbytes", 128 << 20))
         batch_rows = int(lowered.get("batchrows", 1 << 16))
@@ -111,7 +124,7 @@ def parse_options(options: Mapping[str, str]) -> Options:
     return Options(
         path=os.path.abspath(os.path.expanduser(path)),
         format=fmt,
-        keys=_keys_config(lowered),
+        keys="" if bigdl else _keys_config(lowered),
         master_key=lowered.get("masterkey") or lowered.get("master_key") or None,
         bind_path=_bool(lowered, "bindpath", False),
         header=_bool(lowered, "header", False),
@@ -121,6 +134,8 @@ def parse_options(options: Mapping[str, str]) -> Options:
         max_partition_bytes=max(1, max_bytes),
         batch_rows=max(1, batch_rows),
         push_filters=push_filters,
+        bigdl=bigdl,
+        bigdl_key_file=os.path.abspath(os.path.expanduser(key_file)) if key_file else None,
     )
 
 

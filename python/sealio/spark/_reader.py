@@ -14,7 +14,7 @@ from pyspark.sql.datasource import DataSourceReader, InputPartition
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
-from sealio.spark._files import DataFile, list_files, open_plain
+from sealio.spark._files import DataFile, data_files, open_plain
 from sealio.spark._filters import combine, row_group_may_match, to_expression
 from sealio.spark._formats import read_batches
 from sealio.spark._options import Options
@@ -67,7 +67,7 @@ class SealedReader(DataSourceReader):
 
     def partitions(self) -> Sequence[InputPartition]:
         parts: list[InputPartition] = []
-        for f in list_files(self.options.path):
+        for f in data_files(self.options):
             if self.fmt == "parquet" and (f.size > self.options.max_partition_bytes or self.filters):
                 parts.extend(self._parquet_splits(f))
             else:
