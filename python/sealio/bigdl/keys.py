@@ -47,10 +47,12 @@ class DataKey:
         return _copy_of_range(self.secret, 16, 16 + size)
 
     def warn_if_weak(self, source: str) -> None:
+        """``source`` is not in the message, so Python's warning filter shows
+        it once per call site rather than once per part file of a dataset."""
         if self.entropy_bits < WEAK_KEY_BITS:
-            warnings.warn(f"{source}: BigDL data keys from this key source carry about "
-                          f"{self.entropy_bits} bits of entropy (the AES key is key-string text); "
-                          "migrate the data to sealed files", WeakKeyWarning, stacklevel=3)
+            warnings.warn(f"BigDL data keys from this key source carry about {self.entropy_bits} bits of "
+                          "entropy (the AES key is key-string text); migrate the data to sealed files",
+                          WeakKeyWarning, stacklevel=3)
 
 
 def _copy_of_range(data: bytes, start: int, end: int) -> bytes:
