@@ -152,6 +152,28 @@ def legacy_encrypt(data_key: str, version: str, epoch: int, iv: bytes, plaintext
     return b"\x80" + struct.pack(">q", epoch) + iv + ct + hmac.new(hmac_key, ct, hashlib.sha256).digest()
 
 
+def legacy_encrypt_fernet(data_key: str, epoch: int, iv: bytes, plaintext: bytes) -> bytes:
+    """FernetEncrypt.encryptContent: AES-128 (text[16:32]); the HMAC covers
+    version, timestamp, IV and ciphertext, as in Fernet tokens."""
+    hmac_key, aes_key = split_data_key(data_key, 16)
+    body = b"\x80" + struct.pack(">q", epoch) + iv + cbc_encrypt(aes_key, iv, plaintext)
+    return body + hmac.new(hmac_key, body, hashlib.sha256).digest()
+
+
+def legacy_encrypt_stream(data_key: str, epoch: int, iv: bytes, plaintext: bytes, piece: int = 8192) -> bytes:
+    """The 25-byte-header BigDLEncrypt writer fed in ``piece``-byte writes:
+    update() hashes each piece's ciphertext, doFinal() hashes only the
+    first ``len(last piece)`` bytes of the final ciphertext, so the MAC
+    leaves out the padding bytes."""
+    hmac_key, aes_key = split_data_key(data_key, 16)
+    ct = cbc_encrypt(aes_key, iv, plaintext)
+    mac = hmac.new(hmac_key, digestmod=hashlib.sha256)
+    full = (len(plaintext) - 1) // piece * piece if plaintext else 0
+    mac.update(ct[:full])  # each update: as many ciphertext bytes as plaintext bytes (pieces are 16-aligned)
+    mac.update(ct[full:len(plaintext)])  # doFinal: cipherText.slice(0, len)
+    return b"\x80" + struct.pack(">q", epoch) + iv + ct + mac.digest()
+
+
 def legacy_decrypt(data_key: str, version: str, blob: bytes) -> bytes:
     hmac_key, aes_key = split_data_key(data_key, 32 if version == "2.1" else 16)
     iv, ct, tag = blob[9:25], blob[25:-32], blob[-32:]

@@ -212,3 +212,80 @@ def test_every_single_bit_flip_fails_closed_or_changes_nothing() -> None:
             assert got == bytes(expected), i
         else:
             assert got == plain and 8 + edk_len + 16 <= i < 400, i  # only the unused fill
+
+
+# ------------------------------------------------ BigDL's three legacy MACs
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 100, 8192, 8193, 20_000])
+def test_legacy_fernet_mac_covers_the_header(tmp_path: Path, n: int) -> None:
+    """FernetEncrypt files: HMAC over header and ciphertext; fully
+    authenticated, header included, no warning."""
+    import warnings as w
+
+    dk = xref.plaintext_new_data_key()
+    plain = os.urandom(n)
+    path = tmp_path / "f"
+    path.write_bytes(xref.legacy_encrypt_fernet(dk, 1_650_000_000, os.urandom(16), plain))
+    with w.catch_warnings():
+        w.simplefilter("error", UnauthenticatedWarning)
+        with streaming.open_legacy_stream(path, DataKey(dk), "legacy-2.2") as r:
+            assert r.read() == plain and r.mac_variant == _cbcfile.MAC_HEADER_CIPHERTEXT
+    blob = bytearray(path.read_bytes())
+    blob[3] ^= 0x01  # the timestamp: covered by this variant's MAC
+    with pytest.raises(IntegrityError, match="HMAC mismatch"):
+        streaming.open_legacy_stream(io.BytesIO(bytes(blob)), DataKey(dk), "legacy-2.2")
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 5000), st.sampled_from([16, 64, 1 << 20]))
+def test_legacy_stream_mac_leaves_out_the_padding_and_warns(n: int, chunk: int) -> None:
+    dk = xref.plaintext_new_data_key()
+    plain = os.urandom(n)
+    blob = xref.legacy_encrypt_stream(dk, 1_650_000_000, os.urandom(16), plain, piece=64)
+    from sealio.bigdl.legacy import LEGACY_HEAD
+    from sealio.primitives import AesCbc
+
+    key = DataKey(dk)
+    with pytest.warns(UnauthenticatedWarning, match="not fully authenticated"):
+        r = _cbcfile.CbcFile(io.BytesIO(blob), False, LEGACY_HEAD, len(blob) - 32, blob[9:25],
+                             AesCbc(key.aes_key(16)), mac_key=key.hmac_key, tag=blob[-32:],
+                             macs=(_cbcfile.MAC_CIPHERTEXT, _cbcfile.MAC_UNPADDED), chunk=chunk)
+    with r:
+        assert r.mac_variant == _cbcfile.MAC_UNPADDED and r.read() == plain
+
+
+def test_covered_bytes_of_a_stream_mac_file_are_still_checked(tmp_path: Path) -> None:
+    dk = xref.plaintext_new_data_key()
+    plain = b"x" * 100  # 112 ciphertext bytes; the MAC covers 100
+    blob = xref.legacy_encrypt_stream(dk, 1_650_000_000, os.urandom(16), plain)
+    for at in (25, 25 + 50, 25 + 99):
+        bad = bytearray(blob)
+        bad[at] ^= 0x10
+        with pytest.raises(IntegrityError):
+            streaming.open_legacy_stream(io.BytesIO(bytes(bad)), DataKey(dk), "legacy-2.2")
+    path = tmp_path / "s"
+    path.write_bytes(blob)
+    with open(path, "r+b") as f, pytest.warns(UnauthenticatedWarning):
+        r = streaming.open_legacy_stream(f, DataKey(dk), "legacy-2.2")
+        f.seek(25 + 111)  # an uncovered byte of the final block, rewritten after the check
+        f.write(bytes([blob[25 + 111] ^ 1]))
+        f.flush()
+        with pytest.raises(IntegrityError, match="changed after it was authenticated"):
+            r.read()
+
+
+def test_the_common_format_accepts_only_its_own_mac(tmp_path: Path) -> None:
+    """A common-format file whose MAC follows a legacy construction is
+    refused: each format accepts only what its writers produced."""
+    import hashlib
+    import hmac
+
+    dk = xref.plaintext_new_data_key()
+    plain = b"name,age\nann,30\n"
+    blob = bytearray(xref.common_encrypt(dk, xref.plaintext_wrap(PRIMARY, dk), os.urandom(16), plain))
+    hmac_key, _ = xref.split_data_key(dk)
+    unpadded = bytes(blob[400:400 + len(plain)])
+    blob[-32:] = hmac.new(hmac_key, unpadded, hashlib.sha256).digest()
+    with pytest.raises(IntegrityError, match="HMAC mismatch"):
+        streaming.open_common_stream(io.BytesIO(bytes(blob)), PlaintextPrimaryKey(PRIMARY))

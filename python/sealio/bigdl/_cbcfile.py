@@ -16,6 +16,15 @@ of the authenticated final block, so it is exact and no padding oracle is
 exposed. Memory is bounded: at most :data:`MAX_CHUNKS` saved states (the
 chunk grows for very large files).
 
+BigDL's writers computed the MAC over three different messages, read
+from its sources (docs/BIGDL.md): the ciphertext (:data:`MAC_CIPHERTEXT`,
+the common format), the 25-byte legacy header and the ciphertext
+(:data:`MAC_HEADER_CIPHERTEXT`, ``FernetEncrypt``), and the ciphertext
+without its last ``pad`` bytes (:data:`MAC_UNPADDED`, the legacy streaming
+writer). A reader names the ones its format may use; the first that
+matches wins. The last leaves up to 16 bytes of the final block outside
+the MAC and warns.
+
 Formats without a MAC (native), and the ``verify_mac=False`` salvage
 opt-out, read the same way without the checks and warn
 (:class:`~sealio.errors.UnauthenticatedWarning`).
@@ -35,11 +44,15 @@ from typing import IO, Any
 from sealio.errors import IntegrityError, UnauthenticatedWarning
 from sealio.primitives import AesCbc
 
-__all__ = ["CHUNK", "MAX_CHUNKS", "CbcFile"]
+__all__ = ["CHUNK", "MAC_CIPHERTEXT", "MAC_HEADER_CIPHERTEXT", "MAC_UNPADDED", "MAX_CHUNKS", "CbcFile"]
 
 BLOCK = 16
 CHUNK = 1 << 20
 MAX_CHUNKS = 4096  # saved HMAC states per file: bounds memory for any file size
+
+MAC_CIPHERTEXT = "ciphertext"
+MAC_HEADER_CIPHERTEXT = "header+ciphertext"
+MAC_UNPADDED = "ciphertext-without-padding"
 
 
 def read_exact(f: IO[bytes], view: memoryview, short: Callable[[], Exception] | None = None) -> None:
@@ -64,15 +77,18 @@ class CbcFile(io.RawIOBase):
     """Plaintext of the CBC ciphertext ``f[start:end]`` under ``iv``: a
     seekable, thread-safe raw binary stream.
 
-    With ``mac_key`` and ``tag``, HMAC-SHA256(mac_key, ciphertext) must
-    equal ``tag``, or :class:`IntegrityError` is raised from the
-    constructor. ``verify_mac=False`` (salvage) skips the checks and warns;
-    so does a format without a MAC (``mac_key=None``). ``owns``: close
-    ``f`` with this stream.
+    With ``mac_key`` and ``tag``, HMAC-SHA256(mac_key, m) must equal
+    ``tag`` for the message ``m`` of one of ``macs`` (``header`` is the
+    header bytes that :data:`MAC_HEADER_CIPHERTEXT` covers), or
+    :class:`IntegrityError` is raised from the constructor; ``mac_variant``
+    names the one that matched. ``verify_mac=False`` (salvage) skips the
+    checks and warns; so does a format without a MAC (``mac_key=None``).
+    ``owns``: close ``f`` with this stream.
     """
 
     def __init__(self, f: IO[bytes], owns: bool, start: int, end: int, iv: bytes, aes: AesCbc, *,
                  mac_key: bytes | None, tag: bytes | None, verify_mac: bool = True,
+                 macs: tuple[str, ...] = (MAC_CIPHERTEXT,), header: bytes = b"",
                  what: str = "file", chunk: int = CHUNK) -> None:
         super().__init__()
         self._f, self._owns, self._what = f, owns, what
@@ -83,6 +99,9 @@ class CbcFile(io.RawIOBase):
         self._ivs: list[bytes] = [bytes(iv)]
         self._states: list[Any] | None = None  # HMAC state at each chunk's start
         self._ends: list[bytes] = []  # HMAC digest at each chunk's end
+        self._mac_len = end - start  # ciphertext bytes the MAC covers
+        self._final = b""  # the authenticated final block, compared again whenever it is read
+        self.mac_variant: str | None = None
         self._pos = 0
         self._loaded = -1
         self._ct = bytearray(min(self._chunk, self._ct_len) + BLOCK)
@@ -96,7 +115,7 @@ class CbcFile(io.RawIOBase):
                 self._size = 0
                 return
             if mac_key is not None and tag is not None and verify_mac:
-                final_iv, final = self._authenticate(mac_key, tag)
+                final_iv, final = self._authenticate(mac_key, bytes(tag), macs, bytes(header))
             else:
                 reason = "verify_mac=False" if mac_key is not None else "the format has no MAC"
                 warnings.warn(f"{what}: plaintext is not integrity-checked ({reason})",
@@ -109,29 +128,66 @@ class CbcFile(io.RawIOBase):
 
     # -- opening
 
-    def _authenticate(self, mac_key: bytes, tag: bytes) -> tuple[bytes, bytes]:
-        mac = hmac.new(mac_key, digestmod=hashlib.sha256)
+    def _authenticate(self, mac_key: bytes, tag: bytes, macs: tuple[str, ...],
+                      header: bytes) -> tuple[bytes, bytes]:
+        """One hashing pass per message prefix (none, then the header) until
+        a variant in ``macs`` matches; keeps that pass's chunk states."""
+        unknown = set(macs) - {MAC_CIPHERTEXT, MAC_HEADER_CIPHERTEXT, MAC_UNPADDED}
+        if unknown:
+            raise ValueError(f"unknown MAC variants {sorted(unknown)}")
+        passes = [(b"", [m for m in (MAC_CIPHERTEXT, MAC_UNPADDED) if m in macs]),
+                  (header, [MAC_HEADER_CIPHERTEXT] if MAC_HEADER_CIPHERTEXT in macs else [])]
+        for prefix, variants in passes:
+            if variants and self._hash_pass(mac_key, tag, prefix, variants):
+                if self.mac_variant == MAC_UNPADDED:
+                    uncovered = self._ct_len - self._mac_len
+                    warnings.warn(f"{self._what}: BigDL's MAC for this file leaves out its last {uncovered} "
+                                  "ciphertext bytes, so the final 16-byte block is not fully authenticated; "
+                                  "migrate the data to sealed files", UnauthenticatedWarning, stacklevel=5)
+                return self._final_iv, self._final
+        raise IntegrityError(f"{self._what}: BigDL HMAC mismatch: the file was modified, truncated, "
+                             "or the key is wrong")
+
+    def _hash_pass(self, mac_key: bytes, tag: bytes, prefix: bytes, variants: list[str]) -> bool:
+        mac = hmac.new(mac_key, prefix, digestmod=hashlib.sha256)
         states: list[Any] = []
+        ends: list[bytes] = []
+        ivs = self._ivs[:1]
         view = memoryview(self._ct)
         self._f.seek(self._start)
-        final_iv = final = b""
+        last = self._n_chunks - 1
+        n = 0
         for i in range(self._n_chunks):
             n = self._chunk_len(i)
-            ct = view[:n]
-            read_exact(self._f, ct)
+            read_exact(self._f, view[:n])
             states.append(mac.copy())
-            mac.update(ct)
-            self._ends.append(mac.digest())
-            if i == self._n_chunks - 1:
-                final_iv = self._ivs[i] if n == BLOCK else bytes(ct[n - 2 * BLOCK:n - BLOCK])
-                final = bytes(ct[n - BLOCK:n])
-            else:
-                self._ivs.append(bytes(ct[n - BLOCK:n]))
-        if not hmac.compare_digest(mac.digest(), bytes(tag)):
-            raise IntegrityError(f"{self._what}: BigDL HMAC mismatch: the file was modified, truncated, "
-                                 "or the key is wrong")
-        self._states = states
-        return final_iv, final
+            mac.update(view[:n])
+            ends.append(mac.digest())
+            if i < last:
+                ivs.append(bytes(view[n - BLOCK:n]))
+        final_iv = ivs[last] if n == BLOCK else bytes(view[n - 2 * BLOCK:n - BLOCK])
+        final = bytes(view[n - BLOCK:n])
+        mac_len = self._ct_len
+        matched = None
+        full = MAC_CIPHERTEXT in variants or MAC_HEADER_CIPHERTEXT in variants
+        if full and hmac.compare_digest(ends[last], tag):
+            matched = variants[0]
+        if matched is None and MAC_UNPADDED in variants:
+            # the writer hashed only as many ciphertext bytes as there were plaintext bytes
+            try:
+                pad = BLOCK - self._aes.decrypt_into(final_iv, final, bytearray(BLOCK), padding=True)
+            except IntegrityError:
+                pad = 0
+            if pad:
+                h = states[last].copy()
+                h.update(view[:n - pad])
+                if hmac.compare_digest(h.digest(), tag):
+                    matched, mac_len, ends[last] = MAC_UNPADDED, self._ct_len - pad, h.digest()
+        if matched is None:
+            return False
+        self._states, self._ends, self._ivs, self._mac_len = states, ends, ivs, mac_len
+        self._final_iv, self._final, self.mac_variant = final_iv, final, matched
+        return True
 
     def _final_blocks_unverified(self) -> tuple[bytes, bytes]:
         if self._ct_len == BLOCK:
@@ -175,8 +231,9 @@ class CbcFile(io.RawIOBase):
             iv, ct = bytes(both[:BLOCK]), both[BLOCK:]
         if self._states is not None:
             h = self._states[i].copy()
-            h.update(ct)
-            if not hmac.compare_digest(h.digest(), self._ends[i]):
+            h.update(ct[:min(n, self._mac_len - i * self._chunk)])
+            if not hmac.compare_digest(h.digest(), self._ends[i]) or \
+                    (i == self._n_chunks - 1 and not hmac.compare_digest(bytes(ct[n - BLOCK:n]), self._final)):
                 raise IntegrityError(f"{self._what}: the ciphertext changed after it was authenticated")
         self.chunks_decrypted += 1
         return self._aes.decrypt_into(iv, ct, out, padding=i == self._n_chunks - 1)

@@ -9,20 +9,21 @@ legacy files.
   text[16:32], 2.1 AES-256 with text[16:48] (zero-padded). The data key
   comes from a separate ``dataKey`` file, not from the part file.
 
-Both are small-file formats in practice; they are read whole.
+Both are read by :mod:`sealio.bigdl.streaming`; the functions here take
+whole files in memory.
 """
 
 from __future__ import annotations
 
 import hmac
+import io
 import os
 import struct
 import time
-import warnings
 from hashlib import sha256
 
 from sealio.bigdl.keys import DataKey, decode_primary_key
-from sealio.errors import ConfigurationError, FormatError, IntegrityError, UnauthenticatedWarning
+from sealio.errors import ConfigurationError
 from sealio.primitives import AesCbc
 
 IV_SIZE, MAC_SIZE, BLOCK = 16, 32, 16
@@ -32,11 +33,11 @@ LEGACY_AES_BYTES = {"legacy-2.1": 32, "legacy-2.2": 16}
 
 
 def decrypt_native(data: bytes, primary_key_b64: str, *, name: str = "file") -> bytes:
-    if len(data) < IV_SIZE + BLOCK or (len(data) - IV_SIZE) % BLOCK:
-        raise FormatError(f"{name}: not a BigDL native AES-CBC file ({len(data)} bytes)")
-    warnings.warn(f"{name}: BigDL native AES-CBC files carry no MAC; the plaintext is unauthenticated",
-                  UnauthenticatedWarning, stacklevel=2)
-    return AesCbc(decode_primary_key(primary_key_b64)).decrypt(data[:IV_SIZE], data[IV_SIZE:], True)
+    """A whole native file in memory (through the same reader as streams)."""
+    from sealio.bigdl.streaming import open_native_stream
+
+    with open_native_stream(io.BytesIO(data), primary_key_b64, name=name) as r:
+        return r.read()
 
 
 def encrypt_native(plaintext: bytes, primary_key_b64: str) -> bytes:
@@ -46,20 +47,11 @@ def encrypt_native(plaintext: bytes, primary_key_b64: str) -> bytes:
 
 def decrypt_legacy(data: bytes, key: DataKey, version: str, *, name: str = "file",
                    verify_mac: bool = True) -> bytes:
-    aes_bytes = LEGACY_AES_BYTES.get(version)
-    if aes_bytes is None:
-        raise ConfigurationError(f"unknown legacy version {version!r} (legacy-2.1 or legacy-2.2)")
-    if len(data) < LEGACY_HEAD + BLOCK + MAC_SIZE or data[0] != LEGACY_MAGIC or \
-            (len(data) - LEGACY_HEAD - MAC_SIZE) % BLOCK:
-        raise FormatError(f"{name}: not a BigDL {version} file")
-    key.warn_if_weak(name)
-    iv, ct, tag = data[9:LEGACY_HEAD], data[LEGACY_HEAD:-MAC_SIZE], data[-MAC_SIZE:]
-    if verify_mac:
-        if not hmac.compare_digest(hmac.new(key.hmac_key, ct, sha256).digest(), tag):
-            raise IntegrityError(f"{name}: BigDL HMAC mismatch (modified, truncated, or wrong key)")
-    else:
-        warnings.warn(f"{name}: HMAC not verified (verify_mac=False)", UnauthenticatedWarning, stacklevel=2)
-    return AesCbc(key.aes_key(aes_bytes)).decrypt(iv, ct, True)
+    """A whole legacy file in memory (through the same reader as streams)."""
+    from sealio.bigdl.streaming import open_legacy_stream
+
+    with open_legacy_stream(io.BytesIO(data), key, version, verify_mac=verify_mac, name=name) as r:
+        return r.read()
 
 
 def encrypt_legacy(plaintext: bytes, key: DataKey, version: str, *, epoch: int | None = None) -> bytes:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from sealio.bigdl._cbcfile import CbcFile, read_exact
+from sealio.bigdl._cbcfile import MAC_CIPHERTEXT, MAC_HEADER_CIPHERTEXT, MAC_UNPADDED, CbcFile, read_exact
 from sealio.bigdl.common import MAC_SIZE, CommonReader, build_header
 from sealio.bigdl.keys import DataKey, KeySource, decode_primary_key
 from sealio.bigdl.legacy import LEGACY_AES_BYTES, LEGACY_HEAD, LEGACY_MAGIC
@@ -33,6 +33,9 @@ __all__ = ["CbcFile", "encrypt_parts", "open_common_stream", "open_legacy_stream
 
 CHUNK = 1 << 20
 WIDTH = 8
+# BigDL's legacy writers: HMAC over the ciphertext; over header and ciphertext (FernetEncrypt);
+# over the ciphertext without its padding bytes (the streaming writer)
+LEGACY_MACS = (MAC_CIPHERTEXT, MAC_HEADER_CIPHERTEXT, MAC_UNPADDED)
 
 
 def open_source(file: str | os.PathLike[str] | IO[bytes]) -> tuple[IO[bytes], bool]:
@@ -82,7 +85,8 @@ def open_native_stream(file: str | os.PathLike[str] | IO[bytes], primary_key_b64
 def open_legacy_stream(file: str | os.PathLike[str] | IO[bytes], key: DataKey, version: str, *,
                        verify_mac: bool = True, name: str | None = None,
                        owns: bool | None = None) -> CbcFile:
-    """A BigDL 2.1/2.2 file (0x80 || epoch || IV || CBC || HMAC), streamed and verified."""
+    """A BigDL 2.1/2.2 file (0x80 || epoch || IV || CBC || HMAC), verified
+    under whichever of BigDL's legacy MAC constructions it carries."""
     aes_bytes = LEGACY_AES_BYTES.get(version)
     if aes_bytes is None:
         raise ConfigurationError(f"unknown legacy version {version!r} (legacy-2.1 or legacy-2.2)")
@@ -96,7 +100,7 @@ def open_legacy_stream(file: str | os.PathLike[str] | IO[bytes], key: DataKey, v
         tag = f.read(MAC_SIZE)
         return CbcFile(f, owns, LEGACY_HEAD, size - MAC_SIZE, head[9:LEGACY_HEAD],
                        AesCbc(key.aes_key(aes_bytes)), mac_key=key.hmac_key, tag=tag,
-                       verify_mac=verify_mac, what=name)
+                       verify_mac=verify_mac, macs=LEGACY_MACS, header=head, what=name)
     except BaseException:
         if owns:
             f.close()
