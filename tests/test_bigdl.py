@@ -151,7 +151,7 @@ def test_simple_kms_files_round_trip_with_reference() -> None:
 
 def test_simple_kms_java_remainder_on_letters() -> None:
     # app-id letters make (ct - pk + 10) negative: Java's % keeps the sign.
-    kms = bigdl.SimpleKms(APP_ID, "k", "zzzzzzzzzzzz0000")
+    kms = bigdl.SimpleKms("zzzzzzzzzzzz", "k", "zzzzzzzzzzzz0000")
     assert kms.unwrap("0" * 32) == ref.simple_unwrap("zzzzzzzzzzzz0000", "0" * 32)
 
 

@@ -138,3 +138,38 @@ def test_cli_native_and_legacy(tmp_path: Path) -> None:
     assert main(["bigdl", "decrypt", "-q", "--format", "auto", "--primary-key-plaintext", PRIMARY,
                  str(leg), str(tmp_path / "l2.txt")]) == 1  # a legacy file: refuses to guess its key size
     assert not (tmp_path / "l2.txt").exists()
+
+
+def test_cli_verify_reports_each_part_and_fails_on_tampering(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    d, _, _ = _bigdl_dir(tmp_path)
+    assert main(["bigdl", "verify", "--primary-key-plaintext", PRIMARY, str(d)]) == 0
+    out = capsys.readouterr().out
+    assert out.count(": OK (") == len(bigdl.part_files(d)) and "ciphertext MAC" in out
+    victim = sorted(d.glob("*.cbc"))[0]
+    blob = bytearray(victim.read_bytes())
+    blob[-1] ^= 0x01
+    victim.write_bytes(bytes(blob))
+    assert main(["bigdl", "verify", "--primary-key-plaintext", PRIMARY, str(d)]) == 1
+    assert "HMAC mismatch" in capsys.readouterr().err
+
+
+def test_cli_legacy_data_key_file_is_unwrapped_by_the_kms(tmp_path: Path) -> None:
+    """BigDL 2.1/2.2 keep the SimpleKMS-*wrapped* data key in the dataKey
+    file; the KMS options unwrap it (BigDL's retrieveDataKeyPlainText)."""
+    import bigdl_xref as xref
+
+    app_id = "abcdef123456"
+    (tmp_path / "primaryKey").write_text(app_id + "2718\n")
+    digits = "3141592653589793"
+    wrapped = xref.simple_wrap(app_id + "2718", digits)
+    (tmp_path / "dataKey").write_text(wrapped)
+    dk_text = xref.simple_unwrap(app_id + "2718", wrapped)
+    part = tmp_path / "part-00000.csv"
+    part.write_bytes(xref.legacy_encrypt_stream(dk_text, 1_650_000_000, os.urandom(16), b"a,b\n1,2\n" * 40))
+    args = ["bigdl", "decrypt", "-q", "--format", "legacy-2.2", "--simple-app-id", app_id, "--simple-api-key", "k",
+            "--primary-key-path", str(tmp_path / "primaryKey"), "--data-key-file", str(tmp_path / "dataKey"),
+            str(part), str(tmp_path / "out.csv")]
+    with pytest.warns(UserWarning):  # weak SimpleKMS key; the stream writer's MAC leaves the padding out
+        assert main(args) == 0
+    assert (tmp_path / "out.csv").read_bytes() == b"a,b\n1,2\n" * 40

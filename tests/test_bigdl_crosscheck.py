@@ -46,7 +46,7 @@ def test_plaintext_primary_key_both_ways():
 def test_simple_kms_wrap_and_unwrap_use_java_remainders(pk):
     """Characters below '0' make Java's % negative: wrap and unwrap must
     both follow it (Scala Char + Int appends the decimal code)."""
-    src = SimpleKms("app", "key", pk)
+    src = SimpleKms(pk[:12], "key", pk)
     for digits in ("0000000000000000", "9876543210987654", "5555555555555555"):
         assert src.wrap(digits) == xref.simple_wrap(pk, digits)
         edk = xref.simple_wrap(pk, digits)
@@ -164,7 +164,7 @@ def test_legacy_streamed_and_verified(tmp_path, version):
 
 
 def test_encrypt_parts_streams_many_files_read_by_reference(tmp_path):
-    keys = SimpleKms("app", "key", "abcdefghijkl0314")
+    keys = SimpleKms("abcdefghijkl", "key", "abcdefghijkl0314")
     plains = [os.urandom(n) for n in (0, 5, 16, 4096, 9000, 100_000, 1, 33, 48, 70_000)]
     jobs = [(io.BytesIO(p), len(p), tmp_path / f"part-{i:05d}.csv.cbc") for i, p in enumerate(plains)]
     seen: list[int] = []
@@ -223,7 +223,7 @@ class XrefKms(pe.KmsClient):
 
 def test_parquet_key_mapping_matches_second_reference(tmp_path: Path):
     table = pa.table({"name": ["ann", "bob"], "age": [30, 41]})
-    keys = SimpleKms("app", "key", "abcdefghijkl2718")
+    keys = SimpleKms("abcdefghijkl", "key", "abcdefghijkl2718")
     edk, dk = keys.new_data_key()
     factory = pe.CryptoFactory(lambda _c: XrefKms(dk.text))
     props = factory.file_encryption_properties(

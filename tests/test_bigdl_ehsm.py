@@ -67,7 +67,7 @@ def _handler(state: _State) -> type[BaseHTTPRequestHandler]:
             if api_key is None or not hmac.compare_digest(
                     doc.get("sign", ""), _expected_sign(api_key, doc["appid"], doc["payload"], doc["timestamp"])):
                 return self._answer(401, message="signature check failed")
-            if abs(time.time() * 1000 - doc["timestamp"]) > 60_000:
+            if not isinstance(doc["timestamp"], str) or abs(time.time() * 1000 - int(doc["timestamp"])) > 60_000:
                 return self._answer(401, message="stale timestamp")
             p = doc["payload"]
             if action == "CreateKey":

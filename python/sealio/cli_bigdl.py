@@ -1,4 +1,4 @@
-"""``sealio bigdl ...``: decrypt, encrypt, migrate and inspect BigDL PPML's
+"""``sealio bigdl ...``: decrypt, encrypt, migrate, verify and inspect BigDL PPML's
 encrypted files. Credentials come from options or the environment
 (:mod:`sealio.bigdl.config` lists the variables)."""
 
@@ -61,6 +61,11 @@ def register(sub: Any) -> None:
     sp.add_argument("src", metavar="SRC")
     sp.add_argument("dst", metavar="DST")
     sp.set_defaults(func=cmd_migrate)
+
+    sp = bsub.add_parser("verify", help="authenticate every BigDL part (MACs), writing nothing")
+    key_options(sp)
+    sp.add_argument("path", metavar="PATH")
+    sp.set_defaults(func=cmd_verify)
 
     sp = bsub.add_parser("inspect", help="show BigDL headers (no keys needed)")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
@@ -161,6 +166,24 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         prog.finish()
     _say(args, f"migrated {len(done)} BigDL file(s) to sealed files under master key {master!r}")
     return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Open each part through the authenticating reader (its MAC pass) and
+    say which of BigDL's MAC constructions it carries."""
+    opener = _opener(args)
+    parts = bigdl.part_files(args.path)
+    failures = 0
+    for p in parts:
+        try:
+            with opener.open_raw(p) as r:
+                how = f"{r.mac_variant} MAC" if r.mac_variant else ("empty" if r.size == 0 else "no MAC")
+                _say(args, f"{p}: OK ({r.size} bytes, {how})")
+        except (SealioError, OSError) as e:
+            failures += 1
+            _report(p, e)
+    _say(args, f"verified {len(parts) - failures} of {len(parts)} BigDL file(s)")
+    return EXIT_FAIL if failures else EXIT_OK
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:

@@ -124,8 +124,10 @@ def opener(fmt: str, settings: Mapping[str, str | None] | None = None, *, verify
     """An :class:`~sealio.bigdl.dataset.Opener` for ``fmt`` from settings
     (:func:`key_source`'s option names, plus ``data_key_path``), each one
     left out taken from its environment variable. Only what ``fmt`` needs
-    is resolved: a primary key for native files, the data-key file for the
-    legacy formats, a key source otherwise."""
+    is resolved: a primary key for native files; for the legacy formats the
+    data-key file, unwrapped by the key source when one is named (BigDL
+    2.1/2.2 store it wrapped) and taken as the key text otherwise; a key
+    source for the common format."""
     if fmt not in (*FORMATS, "auto"):
         raise ConfigurationError(f"unknown BigDL format {fmt!r} (one of {', '.join(FORMATS)}, auto)")
     env = os.environ if environ is None else environ
@@ -140,12 +142,18 @@ def opener(fmt: str, settings: Mapping[str, str | None] | None = None, *, verify
             raise ConfigurationError("the native format needs the plaintext primary key "
                                      f"(--primary-key-plaintext or ${ENV['primary_key_plaintext']})")
         return Opener("native", primary_key_b64=primary)
+    options = {k: given.get(k) for k in ENV if k != "data_key_path"}
     if fmt.startswith("legacy"):
         path = setting("data_key_path")
         if not path:
             raise ConfigurationError("legacy formats need the data-key file "
                                      f"(--data-key-file or ${ENV['data_key_path']})")
         text = Path(path).read_text(encoding="utf-8").strip()
-        return Opener(fmt, data_key=DataKeyText(text).decrypt_data_key(""), verify_mac=verify_mac)
-    options = {k: given.get(k) for k in ENV if k != "data_key_path"}
+        try:  # BigDL 2.1/2.2 keep the *wrapped* data key there: unwrap it with the KMS
+            source = key_source(**options, environ=env)  # type: ignore[arg-type]
+        except ConfigurationError:
+            source = None
+        if source is None:  # no KMS named: the file holds the data-key text itself
+            return Opener(fmt, data_key=DataKeyText(text).decrypt_data_key(""), verify_mac=verify_mac)
+        return Opener(fmt, data_key=source.decrypt_data_key(text), verify_mac=verify_mac)
     return Opener(fmt, keys=key_source(**options, environ=env), verify_mac=verify_mac)  # type: ignore[arg-type]

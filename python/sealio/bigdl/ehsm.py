@@ -69,7 +69,7 @@ class Ehsm:
             req = urllib.request.Request(target, method="GET")
         else:
             ts = int(time.time() * 1000)
-            body = {"appid": self.app_id, "payload": payload, "timestamp": ts,
+            body = {"appid": self.app_id, "payload": payload, "timestamp": str(ts),  # a string, as BigDL sends it
                     "sign": sign(self._api_key, self.app_id, payload, ts)}
             req = urllib.request.Request(target, data=json.dumps(body).encode(), method="POST",
                                          headers={"Content-Type": "application/json"})

@@ -136,10 +136,14 @@ class SimpleKms:
     def __init__(self, app_id: str, api_key: str, primary_key: str) -> None:
         if not app_id or not api_key:
             raise ConfigurationError("SimpleKeyManagementService needs an app id and an api key")
-        pk = primary_key.strip()
+        lines = primary_key.splitlines()
+        pk = lines[0].strip() if lines else ""  # BigDL reads the file's first line
         if len(pk) < 16:
             raise ConfigurationError("the SimpleKMS primary key must be at least 16 characters "
                                      "(app id + 4 digits, as BigDL writes it)")
+        if not pk.startswith(app_id):
+            raise ConfigurationError("the SimpleKMS primary key does not belong to this app id "
+                                     "(BigDL's primary key file starts with the app id)")
         self.app_id = app_id
         self._pk = pk
 
