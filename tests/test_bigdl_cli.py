@@ -4,7 +4,6 @@ SimpleQuery over BigDL-encrypted input."""
 from __future__ import annotations
 
 import base64
-import csv
 import os
 import random
 from pathlib import Path

@@ -292,3 +292,55 @@ def test_key_source_from_options_and_environment(tmp_path: Path) -> None:
         bigdl.key_source(simple_app_id="abcdef123456", environ={})
     with pytest.raises(ConfigurationError, match="no BigDL key source"):
         bigdl.key_source(environ={})
+
+
+def test_headers_without_a_key_take_it_from_meta(tmp_path: Path) -> None:
+    """BigDL's Python generate_encrypted_file writes L = 0: the key comes
+    from the directory's .meta (dataset, CLI), and without one the error
+    says where to find it."""
+    import struct
+
+    from sealio.cli import main
+    from sealio.errors import FormatError
+
+    rows = _people(500, seed=9)
+    d = tmp_path / "gen.bigdl"
+    d.mkdir()
+    dk = xref.plaintext_new_data_key()
+    edk = xref.plaintext_wrap(PRIMARY, dk)
+    blob = bytearray(xref.common_encrypt(dk, edk, os.urandom(16), _csv(rows)))
+    iv = bytes(blob[8 + len(edk):24 + len(edk)])
+    header = struct.pack(">II", 0, 16) + iv
+    keyless = header + b"\x80" * (400 - len(header)) + bytes(blob[400:])
+    (d / "part-00000.csv.cbc").write_bytes(keyless)
+    with pytest.raises(FormatError, match="carries no data key"):
+        bigdl.open_dataset(str(d), keys=PlaintextPrimaryKey(PRIMARY)).to_table()
+    bigdl.write_meta(d, edk)
+    assert _rows(bigdl.open_dataset(str(d), keys=PlaintextPrimaryKey(PRIMARY)).to_table()) == sorted(rows)
+    out = tmp_path / "plain"
+    assert main(["bigdl", "decrypt", "-q", "--primary-key-plaintext", PRIMARY, str(d), str(out)]) == 0
+    assert (out / "part-00000.csv.cbc").read_bytes() == _csv(rows)
+
+
+def test_native_files_written_under_a_kms(tmp_path: Path) -> None:
+    """With a KMS, BigDL's native writer uses the base64-decoded data key
+    (AES-192 for SimpleKMS's 32 digits) and records the wrapped key in
+    .meta; the KMS options and .meta read them back."""
+    from sealio.cli import main
+
+    app_id, pk = "abcdef123456", "abcdef1234561618"
+    (tmp_path / "primaryKey").write_text(pk + "\n")
+    wrapped = xref.simple_wrap(pk, "2718281828459045")
+    dk_text = xref.simple_unwrap(pk, wrapped)
+    rows = _people(400, seed=10)
+    d = tmp_path / "native.bigdl"
+    d.mkdir()
+    (d / "part-00000.csv.cbc").write_bytes(xref.native_encrypt(dk_text, os.urandom(16), _csv(rows)))
+    bigdl.write_meta(d, wrapped)
+    keys = SimpleKms(app_id, "api", pk)
+    table = bigdl.open_dataset(str(d), keys=keys, bigdl_format="native").to_table()
+    assert _rows(table) == sorted(rows)
+    out = tmp_path / "plain"
+    assert main(["bigdl", "decrypt", "-q", "--format", "native", "--simple-app-id", app_id, "--simple-api-key", "api",
+                 "--primary-key-path", str(tmp_path / "primaryKey"), str(d), str(out)]) == 0
+    assert (out / "part-00000.csv.cbc").read_bytes() == _csv(rows)

@@ -88,9 +88,20 @@ def _key_source(args: argparse.Namespace) -> bigdl.KeySource:
         raise UsageError(str(e)) from None
 
 
-def _opener(args: argparse.Namespace) -> bigdl.Opener:
+def _meta_key(src: str) -> str | None:
+    """The ``.meta`` data key of SRC (a directory, or a part file's directory)."""
+    directory = Path(src) if Path(src).is_dir() else Path(src).parent
     try:
-        return bigdl.opener(args.format, _settings(args), verify_mac=not getattr(args, "no_verify_mac", False))
+        return bigdl.read_meta(directory)
+    except (SealioError, OSError):
+        return None  # only needed for keyless headers and KMS-keyed native files
+
+
+def _opener(args: argparse.Namespace) -> bigdl.Opener:
+    src = getattr(args, "src", None) or getattr(args, "path", None)
+    try:
+        return bigdl.opener(args.format, _settings(args), verify_mac=not getattr(args, "no_verify_mac", False),
+                            meta_key=_meta_key(src) if src else None)
     except ConfigurationError as e:
         raise UsageError(str(e)) from None
 

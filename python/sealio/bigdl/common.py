@@ -70,12 +70,13 @@ def encrypted_size(plain_len: int) -> int:
 
 
 class CommonReader(CbcFile):
-    """Plaintext of one common-format file (key from its own header),
-    seekable, authenticated before the first byte is returned (unless
-    ``verify_mac=False``), in bounded memory (see :class:`CbcFile`)."""
+    """Plaintext of one common-format file (key from its own header, or
+    ``default_key`` when the header has none), seekable, authenticated
+    before the first byte is returned (unless ``verify_mac=False``), in
+    bounded memory (see :class:`CbcFile`)."""
 
     def __init__(self, f: IO[bytes], keys: KeySource, *, name: str = "file",
-                 verify_mac: bool = True, owns: bool = False) -> None:
+                 verify_mac: bool = True, owns: bool = False, default_key: str | None = None) -> None:
         try:
             size = f.seek(0, os.SEEK_END)
             if size == 0:  # BigDL writes an empty partition as a 0-byte file
@@ -86,7 +87,11 @@ class CommonReader(CbcFile):
                 raise IntegrityError(f"{name}: truncated or not a BigDL common-format file ({size} bytes)")
             f.seek(0)
             header = parse_header(f.read(HEADER_SIZE), name)
-            key = keys.decrypt_data_key(header.encrypted_data_key)
+            edk = header.encrypted_data_key or default_key
+            if not edk:  # BigDL's Python generate_encrypted_file writes L = 0
+                raise FormatError(f"{name}: the header carries no data key; give the directory's .meta "
+                                  "(its encryptedDataKey) or --data-key-file")
+            key = keys.decrypt_data_key(edk)
             key.warn_if_weak(name)
             f.seek(size - MAC_SIZE)
             tag = f.read(MAC_SIZE)

@@ -120,14 +120,16 @@ def load_key_file(path: str | os.PathLike[str]) -> dict[str, str]:
 
 
 def opener(fmt: str, settings: Mapping[str, str | None] | None = None, *, verify_mac: bool = True,
-           environ: Mapping[str, str] | None = None) -> Opener:
+           environ: Mapping[str, str] | None = None, meta_key: str | None = None) -> Opener:
     """An :class:`~sealio.bigdl.dataset.Opener` for ``fmt`` from settings
     (:func:`key_source`'s option names, plus ``data_key_path``), each one
     left out taken from its environment variable. Only what ``fmt`` needs
-    is resolved: a primary key for native files; for the legacy formats the
-    data-key file, unwrapped by the key source when one is named (BigDL
-    2.1/2.2 store it wrapped) and taken as the key text otherwise; a key
-    source for the common format."""
+    is resolved: a primary key for native files (or a KMS and ``meta_key``,
+    the ``.meta`` ``encryptedDataKey``, when they were written under one);
+    for the legacy formats the data-key file, unwrapped by the key source
+    when one is named (BigDL 2.1/2.2 store it wrapped) and taken as the key
+    text otherwise; a key source for the common format (with ``meta_key``
+    for parts whose header has no key)."""
     if fmt not in (*FORMATS, "auto"):
         raise ConfigurationError(f"unknown BigDL format {fmt!r} (one of {', '.join(FORMATS)}, auto)")
     env = os.environ if environ is None else environ
@@ -136,13 +138,16 @@ def opener(fmt: str, settings: Mapping[str, str | None] | None = None, *, verify
     def setting(name: str) -> str | None:
         return given.get(name) or env.get(ENV[name]) or None
 
+    options = {k: given.get(k) for k in ENV if k != "data_key_path"}
     if fmt == "native":
         primary = setting("primary_key_plaintext")
-        if not primary:
-            raise ConfigurationError("the native format needs the plaintext primary key "
-                                     f"(--primary-key-plaintext or ${ENV['primary_key_plaintext']})")
-        return Opener("native", primary_key_b64=primary)
-    options = {k: given.get(k) for k in ENV if k != "data_key_path"}
+        if primary:
+            return Opener("native", primary_key_b64=primary)
+        if meta_key:  # written under a KMS: .meta holds the wrapped base64 AES key
+            return Opener("native", keys=key_source(**options, environ=env), meta_key=meta_key)  # type: ignore[arg-type]
+        raise ConfigurationError("the native format needs the plaintext primary key "
+                                 f"(--primary-key-plaintext or ${ENV['primary_key_plaintext']}), or a KMS and "
+                                 "the directory's .meta")
     if fmt.startswith("legacy"):
         path = setting("data_key_path")
         if not path:
@@ -156,4 +161,8 @@ def opener(fmt: str, settings: Mapping[str, str | None] | None = None, *, verify
         if source is None:  # no KMS named: the file holds the data-key text itself
             return Opener(fmt, data_key=DataKeyText(text).decrypt_data_key(""), verify_mac=verify_mac)
         return Opener(fmt, data_key=source.decrypt_data_key(text), verify_mac=verify_mac)
-    return Opener(fmt, keys=key_source(**options, environ=env), verify_mac=verify_mac)  # type: ignore[arg-type]
+    path = setting("data_key_path")  # the common format: for headers without a key, as --data-key-file
+    if path and not meta_key:
+        meta_key = Path(path).read_text(encoding="utf-8").strip()
+    return Opener(fmt, keys=key_source(**options, environ=env), verify_mac=verify_mac,  # type: ignore[arg-type]
+                  meta_key=meta_key)

@@ -43,17 +43,23 @@ def read_meta(directory: str | os.PathLike[str]) -> str | None:
     meta = Path(directory) / ".meta"
     if not meta.is_file():
         return None
-    text = meta.read_text(encoding="utf-8").strip()
+    return parse_meta(meta.read_text(encoding="utf-8"), str(meta))
+
+
+def parse_meta(text: str, name: str = ".meta") -> str | None:
+    """``.meta`` text -> its ``encryptedDataKey`` ("" when BigDL had none to
+    record, None for an empty file)."""
+    text = text.strip()
     if not text:
-        return None  # the native format writes an empty .meta
+        return None
     try:
         doc = json.loads(text)
     except json.JSONDecodeError:
-        raise FormatError(f"{meta}: not JSON") from None
+        raise FormatError(f"{name}: not JSON") from None
     for k, v in doc.items() if isinstance(doc, dict) else ():
         if k.lower() == "encrypteddatakey" and isinstance(v, str):
             return v
-    raise FormatError(f"{meta}: no encryptedDataKey field")
+    raise FormatError(f"{name}: no encryptedDataKey field")
 
 
 def write_meta(directory: str | os.PathLike[str], encrypted_data_key: str) -> None:
@@ -128,15 +134,21 @@ class Opener:
     """Opens BigDL part files of one format as authenticated, seekable
     plaintext streams. Data keys are decrypted once per distinct
     ``encryptedDataKey`` and kept in memory for this opener's lifetime.
-    It pickles only when its key source does (:class:`~sealio.bigdl.EnvKeySource`)."""
+    ``meta_key``: the directory's ``.meta`` ``encryptedDataKey``, for parts
+    whose header carries no key (BigDL's Python ``generate_encrypted_file``)
+    and for native files written under a KMS. It pickles only when its key
+    source does (:class:`~sealio.bigdl.EnvKeySource`)."""
 
     def __init__(self, fmt: str, *, keys: KeySource | None = None, primary_key_b64: str | None = None,
-                 data_key: DataKey | None = None, verify_mac: bool = True) -> None:
+                 data_key: DataKey | None = None, verify_mac: bool = True, meta_key: str | None = None) -> None:
         if fmt not in (*FORMATS, "auto"):
             raise ValueError(f"unknown BigDL format {fmt!r} (one of {', '.join(FORMATS)}, auto)")
         self.fmt, self.primary_key_b64 = fmt, primary_key_b64
         self.keys = None if keys is None else _CachedKeys(keys)
-        self.data_key, self.verify_mac = data_key, verify_mac
+        self.data_key, self.verify_mac, self.meta_key = data_key, verify_mac, meta_key or None
+        if fmt == "native" and primary_key_b64 is None and self.keys is not None and self.meta_key:
+            # a KMS-keyed native write: the AES key is the base64 data key that .meta wraps
+            self.primary_key_b64 = self.keys.decrypt_data_key(self.meta_key).text
 
     def __repr__(self) -> str:
         return f"Opener({self.fmt!r}, verify_mac={self.verify_mac})"
@@ -147,10 +159,11 @@ class Opener:
             raise TypeError("a BigDL opener with a primary key or data key cannot be pickled "
                             "(key material never travels in a pickle)")
         return (Opener, (self.fmt,), {"keys": None if self.keys is None else self.keys.inner,
-                                      "verify_mac": self.verify_mac})
+                                      "verify_mac": self.verify_mac, "meta_key": self.meta_key})
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(self.fmt, keys=state["keys"], verify_mac=state["verify_mac"])  # type: ignore[misc]
+        self.__init__(self.fmt, keys=state["keys"], verify_mac=state["verify_mac"],  # type: ignore[misc]
+                      meta_key=state.get("meta_key"))
 
     def __call__(self, path: str | os.PathLike[str]) -> io.BufferedReader:
         """The file at ``path`` as a buffered, seekable plaintext stream."""
@@ -170,10 +183,11 @@ class Opener:
                 if self.keys is None:
                     raise ConfigurationError("the common format needs a key source")
                 return streaming.open_common_stream(f, self.keys, verify_mac=self.verify_mac, name=name,
-                                                      owns=True)
+                                                      owns=True, default_key=self.meta_key)
             if fmt == "native":
                 if self.primary_key_b64 is None:
-                    raise ConfigurationError("the native format needs the plaintext primary key")
+                    raise ConfigurationError("the native format needs the plaintext primary key, or a KMS "
+                                             "and the directory's .meta")
                 return streaming.open_native_stream(f, self.primary_key_b64, name=name, owns=True)
             if self.data_key is None:
                 raise ConfigurationError("legacy formats need the data key (from the dataKey file)")

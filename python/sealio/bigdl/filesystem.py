@@ -27,7 +27,7 @@ import pyarrow.fs as pafs
 
 from sealio.arrow._filesystem import ArrowReadableBase, _as_arrow_fs, _local_root
 from sealio.bigdl._cbcfile import CbcFile
-from sealio.bigdl.dataset import Opener
+from sealio.bigdl.dataset import Opener, parse_meta
 
 __all__ = ["BigDLFileSystem", "BigDLFileSystemHandler", "open_dataset"]
 
@@ -124,7 +124,7 @@ class BigDLFileSystemHandler(pafs.FileSystemHandler):
 
 def BigDLFileSystem(base: Any = None, *, keys: Any = None, format: str = "auto",  # noqa: N802,A002
                     primary_key_b64: str | None = None, data_key: Any = None,
-                    verify_mac: bool = True) -> pafs.PyFileSystem:
+                    verify_mac: bool = True, meta_key: str | None = None) -> pafs.PyFileSystem:
     """A read-only ``pyarrow.fs.FileSystem`` of BigDL-encrypted files in
     ``base`` (default: local disk; any pyarrow or fsspec filesystem).
 
@@ -133,13 +133,28 @@ def BigDLFileSystem(base: Any = None, *, keys: Any = None, format: str = "auto",
     their header). ``keys``: a :class:`~sealio.bigdl.KeySource` for the
     common format; ``primary_key_b64`` for native files; ``data_key`` for
     the legacy formats. ``verify_mac=False`` is the salvage opt-out (warns).
+    ``meta_key``: the ``.meta`` ``encryptedDataKey``, for parts whose header
+    has no key and for native files written under a KMS
+    (:func:`open_dataset` reads it from the directory).
 
     >>> fs = BigDLFileSystem(keys=bigdl.PlaintextPrimaryKey(pk))        # doctest: +SKIP
     >>> ds.dataset("/data/people.bigdl", filesystem=fs, format="csv")  # doctest: +SKIP
     """
     opener = Opener(format, keys=keys, primary_key_b64=primary_key_b64, data_key=data_key,
-                    verify_mac=verify_mac)
+                    verify_mac=verify_mac, meta_key=meta_key)
     return pafs.PyFileSystem(BigDLFileSystemHandler(pafs.LocalFileSystem() if base is None else base, opener))
+
+
+def _meta_key(base: Any, source: Any) -> str | None:
+    """The ``.meta`` data key of a directory ``source`` on ``base``, if any."""
+    if not isinstance(source, str):
+        return None
+    fs = pafs.LocalFileSystem() if base is None else _as_arrow_fs(base)
+    path = source.rstrip("/") + "/.meta"
+    if fs.get_file_info(path).type != pafs.FileType.File:
+        return None
+    with fs.open_input_stream(path) as f:
+        return parse_meta(f.read().decode("utf-8"), path)
 
 
 def open_dataset(source: Any, *, keys: Any = None, bigdl_format: str = "auto", primary_key_b64: str | None = None,
@@ -152,5 +167,5 @@ def open_dataset(source: Any, *, keys: Any = None, bigdl_format: str = "auto", p
     import pyarrow.dataset as ds
 
     fs = BigDLFileSystem(base, keys=keys, format=bigdl_format, primary_key_b64=primary_key_b64,
-                         data_key=data_key, verify_mac=verify_mac)
+                         data_key=data_key, verify_mac=verify_mac, meta_key=_meta_key(base, source))
     return ds.dataset(source, filesystem=fs, format=format, **kwargs)

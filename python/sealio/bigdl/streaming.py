@@ -59,10 +59,11 @@ def _opened(file: Any, name: str | None, owns: bool | None) -> tuple[IO[bytes], 
 
 def open_common_stream(file: str | os.PathLike[str] | IO[bytes], keys: KeySource, *,
                        verify_mac: bool = True, name: str | None = None,
-                       owns: bool | None = None) -> CbcFile:
-    """A common-format part (key from its own header), verified, seekable."""
+                       owns: bool | None = None, default_key: str | None = None) -> CbcFile:
+    """A common-format part (key from its own header, else ``default_key``),
+    verified, seekable."""
     f, owns, _, name = _opened(file, name, owns)
-    return CommonReader(f, keys, name=name, verify_mac=verify_mac, owns=owns)
+    return CommonReader(f, keys, name=name, verify_mac=verify_mac, owns=owns, default_key=default_key)
 
 
 def open_native_stream(file: str | os.PathLike[str] | IO[bytes], primary_key_b64: str, *,

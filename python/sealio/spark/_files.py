@@ -67,17 +67,19 @@ def open_plain(options: Options, f: DataFile) -> Any:
     """A seekable plaintext reader of a sealed file, or of a BigDL part
     with option ``bigdl`` (authenticated on open either way)."""
     if options.bigdl is not None:
-        return _bigdl_opener(options.bigdl, options.bigdl_key_file)(f.path)
+        return _bigdl_opener(options.bigdl, options.bigdl_key_file, os.path.dirname(f.path))(f.path)
     return sealed_open(f.path, "rb", keys=options.keys, aad=aad_for(options, f.rel))
 
 
 @functools.lru_cache(maxsize=8)
-def _bigdl_opener(fmt: str, key_file: str | None) -> Any:
-    """One opener per worker process and configuration, so a data key is
-    decrypted once per process, not once per file."""
+def _bigdl_opener(fmt: str, key_file: str | None, directory: str) -> Any:
+    """One opener per worker process, configuration and directory (whose
+    ``.meta`` may hold the key), so a data key is decrypted once per
+    process, not once per file."""
     from sealio import bigdl
 
-    return bigdl.opener(fmt, bigdl.load_key_file(key_file) if key_file else None)
+    return bigdl.opener(fmt, bigdl.load_key_file(key_file) if key_file else None,
+                        meta_key=bigdl.read_meta(directory))
 
 
 def maybe_decompress(stream: Any, name: str) -> Any:
