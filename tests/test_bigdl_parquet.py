@@ -59,13 +59,20 @@ def test_reads_bigdl_pme_parquet(tmp_path: Path) -> None:
     assert bp.read_table(d, bigdl.SimpleKms(*SIMPLE)).equals(table)
 
 
-def test_written_files_read_by_the_reference_mapping(tmp_path: Path) -> None:
+@pytest.mark.parametrize("algorithm", bp.ALGORITHMS)
+def test_written_files_read_by_the_reference_mapping(tmp_path: Path, algorithm: str) -> None:
+    """Both of BigDL's Parquet crypto modes (aes_gcm_v1, aes_gcm_ctr_v1)."""
     key = bigdl.DataKeyText(base64.b64encode(os.urandom(32)).decode()).decrypt_data_key("")  # as eHSM
     table = pa.table({"x": [1, 2, 3]})
-    pq.write_table(table, tmp_path / "f.parquet", encryption_properties=bp.encryption_properties(key, ["x"]))
+    pq.write_table(table, tmp_path / "f.parquet",
+                   encryption_properties=bp.encryption_properties(key, ["x"], algorithm))
     ref = pe.CryptoFactory(lambda _c: _RefInMemoryKms(key.text))
     props = ref.file_decryption_properties(pe.KmsConnectionConfig(), pe.DecryptionConfiguration())
     assert pq.read_table(tmp_path / "f.parquet", decryption_properties=props).equals(table)
+    meta = pq.ParquetFile(tmp_path / "f.parquet", decryption_properties=props).metadata
+    assert meta.num_rows == 3
+    with pytest.raises(ValueError, match="BigDL writes Parquet"):
+        bp.encryption_properties(key, ["x"], "AES_CBC")
 
 
 def test_wrong_primary_key_fails_closed(tmp_path: Path) -> None:
@@ -79,3 +86,17 @@ def test_short_data_keys_are_refused() -> None:
 
     with pytest.raises(FormatError, match="24-character"):
         bp.master_keys(bigdl.DataKeyText("x" * 24).decrypt_data_key(""))
+
+
+def test_ctr_mode_really_is_ctr(tmp_path: Path) -> None:
+    """AES_GCM_CTR_V1 encrypts pages with CTR (no 16-byte tag per page), so
+    the same table is smaller than under AES_GCM_V1."""
+    key = bigdl.DataKeyText(base64.b64encode(os.urandom(32)).decode()).decrypt_data_key("")
+    table = pa.table({"x": list(range(10_000))})
+    sizes = {}
+    for algorithm in bp.ALGORITHMS:
+        path = tmp_path / f"{algorithm}.parquet"
+        pq.write_table(table, path, encryption_properties=bp.encryption_properties(key, ["x"], algorithm),
+                       data_page_size=1024)
+        sizes[algorithm] = path.stat().st_size
+    assert sizes["AES_GCM_CTR_V1"] < sizes["AES_GCM_V1"]

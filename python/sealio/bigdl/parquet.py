@@ -78,13 +78,19 @@ def decryption_properties(key: DataKey) -> Any:
     return crypto_factory(key).file_decryption_properties(pe.KmsConnectionConfig(), pe.DecryptionConfiguration())
 
 
-def encryption_properties(key: DataKey, columns: list[str]) -> Any:
+ALGORITHMS = ("AES_GCM_V1", "AES_GCM_CTR_V1")  # BigDL's crypto modes aes_gcm_v1 and aes_gcm_ctr_v1
+
+
+def encryption_properties(key: DataKey, columns: list[str], algorithm: str = "AES_GCM_V1") -> Any:
     """As BigDL writes: encrypted footer, double wrapping, 128-bit keys,
-    every top-level column under ``key1``."""
+    every top-level column under ``key1``; ``algorithm`` as its crypto mode
+    (``AES_GCM_CTR_V1`` leaves page data unauthenticated, as in parquet-mr)."""
     import pyarrow.parquet.encryption as pe
 
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"BigDL writes Parquet with {' or '.join(ALGORITHMS)}, not {algorithm!r}")
     config = pe.EncryptionConfiguration(footer_key=FOOTER_KEY_ID, column_keys={COLUMN_KEY_ID: columns},
-                                        encryption_algorithm="AES_GCM_V1", data_key_length_bits=128)
+                                        encryption_algorithm=algorithm, data_key_length_bits=128)
     return crypto_factory(key).file_encryption_properties(pe.KmsConnectionConfig(), config)
 
 
