@@ -172,3 +172,16 @@ def test_cli_legacy_data_key_file_is_unwrapped_by_the_kms(tmp_path: Path) -> Non
     with pytest.warns(UserWarning):  # weak SimpleKMS key; the stream writer's MAC leaves the padding out
         assert main(args) == 0
     assert (tmp_path / "out.csv").read_bytes() == b"a,b\n1,2\n" * 40
+
+
+def test_cli_inspect_shows_legacy_headers_without_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    import bigdl_xref as xref
+
+    part = tmp_path / "legacy.csv"
+    part.write_bytes(xref.legacy_encrypt_fernet("k" * 32, 1_650_000_000, os.urandom(16), b"x" * 40))
+    assert main(["bigdl", "inspect", "--json", str(part)]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["files"]
+    assert row["format"] == "legacy (2.1/2.2)" and row["written"].startswith("2022-04-15")
+    assert row["ciphertext_bytes"] == 48

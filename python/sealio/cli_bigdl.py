@@ -7,11 +7,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from sealio import bigdl
-from sealio.bigdl import common, streaming
+from sealio.bigdl import common, legacy, streaming
 from sealio.cli import EXIT_FAIL, EXIT_OK, Progress, UsageError, _check_master, _load_kms, _report, _say
 from sealio.errors import ConfigurationError, SealioError
 
@@ -197,20 +198,34 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_FAIL if failures else EXIT_OK
 
 
+def _inspect_one(p: Path, size: int) -> dict[str, Any]:
+    """What the header says, without keys: the common format's key length,
+    or a legacy file's timestamp; sizes of ciphertext and plaintext bound."""
+    with open(p, "rb") as f:
+        head = f.read(common.HEADER_SIZE)
+    if size and head[:1] == bytes([legacy.LEGACY_MAGIC]) and (size - legacy.LEGACY_HEAD - common.MAC_SIZE) % 16 == 0:
+        try:
+            bigdl.detect_format(p)
+        except SealioError:  # not a common header: the 25-byte legacy layout
+            ct = size - legacy.LEGACY_HEAD - common.MAC_SIZE
+            when = datetime.fromtimestamp(int.from_bytes(head[1:9], "big", signed=True), timezone.utc)
+            return {"file": str(p), "format": "legacy (2.1/2.2)", "size": size, "written": when.isoformat(),
+                    "ciphertext_bytes": ct, "max_plaintext_bytes": ct - 1}
+    row: dict[str, Any] = {"file": str(p), "format": bigdl.detect_format(p), "size": size}
+    if size:
+        hdr = common.parse_header(head, str(p))
+        ct = size - common.HEADER_SIZE - common.MAC_SIZE
+        row.update(encrypted_data_key_length=len(hdr.encrypted_data_key), ciphertext_bytes=ct,
+                   max_plaintext_bytes=ct - 1)
+    return row
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     rows, failures = [], 0
     for p in bigdl.part_files(args.path):
         size = p.stat().st_size
         try:
-            fmt = bigdl.detect_format(p)
-            row: dict[str, Any] = {"file": str(p), "format": fmt, "size": size}
-            if size:
-                with open(p, "rb") as f:
-                    hdr = common.parse_header(f.read(common.HEADER_SIZE), str(p))
-                row.update(encrypted_data_key_length=len(hdr.encrypted_data_key),
-                           ciphertext_bytes=size - common.HEADER_SIZE - common.MAC_SIZE,
-                           max_plaintext_bytes=size - common.HEADER_SIZE - common.MAC_SIZE - 1)
-            rows.append(row)
+            rows.append(_inspect_one(p, size))
         except (SealioError, OSError) as e:
             failures += 1
             _report(p, e)
@@ -220,7 +235,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     else:
         for r in rows:
             print(f"{r['file']}: BigDL {r['format']}, {r['size']} bytes"
-                  + (f", ciphertext {r['ciphertext_bytes']}" if r.get("ciphertext_bytes") else ""))
+                  + (f", ciphertext {r['ciphertext_bytes']}" if r.get("ciphertext_bytes") else "")
+                  + (f", written {r['written']}" if r.get("written") else ""))
         if meta is not None:
             print(f"{args.path}/.meta: encryptedDataKey present ({len(meta)} chars)")
     return EXIT_FAIL if failures else EXIT_OK
