@@ -100,3 +100,25 @@ def test_ctr_mode_really_is_ctr(tmp_path: Path) -> None:
                        data_page_size=1024)
         sizes[algorithm] = path.stat().st_size
     assert sizes["AES_GCM_CTR_V1"] < sizes["AES_GCM_V1"]
+
+
+def test_cli_migrates_bigdl_parquet_to_sealed_parquet(tmp_path: Path) -> None:
+    """A BigDL PME Parquet directory (written with the reference
+    InMemoryKMS) becomes sealed plain Parquet; a wrong KMS key fails."""
+    import sealio
+    from sealio.cli import main
+
+    d, table, _ = _bigdl_pme_dir(tmp_path)
+    (tmp_path / "primaryKey").write_text(SIMPLE[2] + "\n")
+    kr = tmp_path / "keys.json"
+    assert main(["keygen", "--keyring", str(kr), "analytics"]) == 0
+    out = tmp_path / "sealed"
+    args = ["bigdl", "migrate", "-q", "--simple-app-id", SIMPLE[0], "--simple-api-key", SIMPLE[1],
+            "--primary-key-path", str(tmp_path / "primaryKey"), "--keyring", str(kr), "--master-key", "analytics",
+            str(d), str(out)]
+    assert main(args) == 0
+    with sealio.open(out / "part-00000.snappy.parquet", "rb", keys=sealio.LocalKeyring(kr)) as f:
+        assert pq.read_table(f).equals(table)
+    (tmp_path / "primaryKey").write_text(SIMPLE[0] + "0000\n")
+    assert main(args[:-1] + [str(tmp_path / "sealed2")]) == 1
+    assert not list((tmp_path / "sealed2").glob("*.parquet"))  # nothing half-written is published

@@ -221,8 +221,10 @@ def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], opener: Op
     """Re-encrypt every BigDL part under ``src`` into a sealed file under
     ``dst`` (same relative names), streaming in constant memory; each part's
     MAC is verified before a byte of it is written, and each sealed file
-    appears atomically."""
+    appears atomically. Parquet parts that BigDL encrypted with PME become
+    sealed plain Parquet, one row group at a time."""
     import sealio
+    from sealio.bigdl import parquet as bigdl_parquet
 
     src_p, dst_p = Path(src), Path(dst)
     written = []
@@ -232,6 +234,14 @@ def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], opener: Op
         out.parent.mkdir(parents=True, exist_ok=True)
         if on_file:
             on_file(part, out)
+        if part.stat().st_size and bigdl_parquet.is_pme(part):
+            key = _pme_key(opener, part)
+            with sealio.open(out, "wb", keys=keys, master_key=master_key) as fout:
+                bigdl_parquet.migrate_file(part, fout, key)
+            if on_bytes:
+                on_bytes(part.stat().st_size)
+            written.append(out)
+            continue
         with opener(part) as fin, sealio.open(out, "wb", keys=keys, master_key=master_key) as fout:
             for chunk in _chunks(fin):
                 fout.write(chunk)
@@ -239,6 +249,16 @@ def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], opener: Op
                     on_bytes(len(chunk))
         written.append(out)
     return written
+
+
+def _pme_key(opener: Opener, part: Path) -> DataKey:
+    """The data key of a BigDL PME Parquet part: the ``.meta`` key, through the KMS."""
+    if opener.keys is None or not opener.meta_key:
+        raise ConfigurationError(f"{part}: BigDL Parquet (Parquet Modular Encryption) needs the directory's "
+                                 ".meta and the KMS options that wrapped it")
+    key = opener.keys.decrypt_data_key(opener.meta_key)
+    key.warn_if_weak(str(part))
+    return key
 
 
 def _chunks(f: IO[bytes], size: int = 4 << 20) -> Iterator[bytes]:

@@ -107,3 +107,35 @@ def read_table(path: str | os.PathLike[str], keys: KeySource) -> Any:
     props = decryption_properties(key)
     parts = [p for p in part_files(path) if Path(p).stat().st_size]
     return pa.concat_tables([pq.read_table(p, decryption_properties=props) for p in parts])
+
+
+PME_MAGIC = b"PARE"  # Parquet with an encrypted footer, as BigDL writes it
+
+
+def is_pme(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a Parquet file with an encrypted footer."""
+    with open(path, "rb") as f:
+        if f.seek(0, os.SEEK_END) < 8:
+            return False
+        f.seek(-4, os.SEEK_END)
+        return f.read(4) == PME_MAGIC
+
+
+def migrate_file(path: str | os.PathLike[str], sink: Any, key: DataKey) -> int:
+    """Decrypt one BigDL PME Parquet file with pyarrow's own PME reader and
+    write it, row group by row group (bounded memory), as plain Parquet
+    into ``sink`` (a sealed file). Returns the rows written. Any decryption
+    failure (wrong key, tampered module) is an :class:`IntegrityError`."""
+    import pyarrow.parquet as pq
+
+    rows = 0
+    try:
+        pf = pq.ParquetFile(path, decryption_properties=decryption_properties(key))
+        with pq.ParquetWriter(sink, pf.schema_arrow) as writer:
+            for i in range(pf.num_row_groups):
+                group = pf.read_row_group(i)
+                writer.write_table(group)
+                rows += group.num_rows
+    except OSError as e:
+        raise IntegrityError(f"{os.fspath(path)}: BigDL Parquet did not decrypt: {e}") from None
+    return rows
