@@ -322,3 +322,90 @@ def test_arbitrary_damage_only_ever_raises_sealio_errors(data: st.DataObject) ->
     except SealioError:
         return
     assert got == plain or (bad == b"" and got == b"")
+
+
+# ------------------------------------------- regressions from code review
+
+
+class _CountingAes:
+    """An AesCbc that counts decryptions, to prove none happens before a MAC matches."""
+
+    def __init__(self, key: bytes) -> None:
+        from sealio.primitives import AesCbc
+
+        self.inner, self.calls = AesCbc(key), 0
+
+    def decrypt_into(self, *args, **kw):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return self.inner.decrypt_into(*args, **kw)
+
+
+@pytest.mark.parametrize("n", [1, 16, 100, 5000])
+def test_a_forged_legacy_file_is_refused_without_looking_at_its_padding(n: int) -> None:
+    """The unpadded-MAC variant tries every pad length by hashing alone: a
+    file no MAC matches costs the same whatever its padding (no oracle)."""
+    dk = xref.plaintext_new_data_key()
+    blob = bytearray(xref.legacy_encrypt_stream(dk, 1, os.urandom(16), os.urandom(n)))
+    blob[-1] ^= 0x01  # the tag
+    key = DataKey(dk)
+    aes = _CountingAes(key.aes_key(16))
+    with pytest.raises(IntegrityError, match="HMAC mismatch"):
+        _cbcfile.CbcFile(io.BytesIO(bytes(blob)), False, 25, len(blob) - 32, bytes(blob[9:25]), aes,  # type: ignore[arg-type]
+                         mac_key=key.hmac_key, tag=bytes(blob[-32:]), macs=streaming.LEGACY_MACS,
+                         header=bytes(blob[:25]), chunk=64)
+    assert aes.calls == 0
+
+
+def test_closing_during_a_read_never_skips_the_chunk_check() -> None:
+    """close() from inside a read (here: the file's own readinto, after the
+    chunk was rewritten) must not turn the re-check off for that chunk."""
+    plain = bytes(200)
+    blob = _common(plain)
+
+    class Hooked(io.BytesIO):
+        hook = None
+
+        def readinto(self, b):  # type: ignore[no-untyped-def]
+            n = super().readinto(b)
+            if self.hook:
+                hook, self.hook = self.hook, None
+                hook()
+            return n
+
+    f = Hooked(blob)
+    r = _reader_with_chunk(f, PlaintextPrimaryKey(PRIMARY), 64)
+    assert r.read(64) == plain[:64]
+    f.getbuffer()[400 + 64 + 5] ^= 0xFF
+    f.hook = r.close
+    with pytest.raises(IntegrityError):
+        r.readinto(bytearray(64))
+
+
+def test_an_unauthenticated_file_that_changes_is_refused_not_misread(tmp_path: Path) -> None:
+    plain = os.urandom(100)
+    path = tmp_path / "n"
+    path.write_bytes(xref.native_encrypt(PRIMARY, os.urandom(16), plain))
+    with open(path, "r+b") as f, pytest.warns(UnauthenticatedWarning):
+        r = streaming.open_native_stream(f, PRIMARY)
+        f.seek(0)
+        f.write(os.urandom(16))  # a new IV: the first block, and with one block in a chunk, its length change
+        f.truncate(16 + 16)
+        f.flush()
+        with pytest.raises(IntegrityError):
+            r.read()
+
+
+def test_non_utf8_meta_is_a_format_error(tmp_path: Path) -> None:
+    from sealio.bigdl import read_meta
+    from sealio.errors import FormatError
+
+    (tmp_path / ".meta").write_bytes(b"\xff\xfe{}")
+    with pytest.raises(FormatError, match="not UTF-8"):
+        read_meta(tmp_path)
+
+
+def test_data_keys_refuse_to_pickle() -> None:
+    import pickle
+
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(DataKey("secret-data-key-text-0123456789ab"))

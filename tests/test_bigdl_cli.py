@@ -185,3 +185,13 @@ def test_cli_inspect_shows_legacy_headers_without_keys(tmp_path: Path, capsys: p
     (row,) = json.loads(capsys.readouterr().out)["files"]
     assert row["format"] == "legacy (2.1/2.2)" and row["written"].startswith("2022-04-15")
     assert row["ciphertext_bytes"] == 48
+
+
+def test_cli_inspect_survives_an_impossible_legacy_timestamp(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import struct
+
+    part = tmp_path / "odd.csv"
+    part.write_bytes(b"\x80" + struct.pack(">q", 10**15) + os.urandom(16) + os.urandom(32) + os.urandom(32))
+    assert main(["bigdl", "inspect", str(part)]) == 0
+    assert "not a date" in capsys.readouterr().out

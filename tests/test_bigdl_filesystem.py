@@ -344,3 +344,33 @@ def test_native_files_written_under_a_kms(tmp_path: Path) -> None:
     assert main(["bigdl", "decrypt", "-q", "--format", "native", "--simple-app-id", app_id, "--simple-api-key", "api",
                  "--primary-key-path", str(tmp_path / "primaryKey"), str(d), str(out)]) == 0
     assert (out / "part-00000.csv.cbc").read_bytes() == _csv(rows)
+
+
+def test_fsspec_never_serialises_a_primary_key_or_data_key() -> None:
+    for kw in ({"format": "native", "primary_key_b64": PRIMARY},
+               {"format": "legacy-2.2", "data_key": DataKey("k" * 32)}):
+        fs = fsspec.filesystem("bigdl", **kw)
+        with pytest.raises(TypeError, match="never leaves the process"):
+            pickle.dumps(fs)
+        with pytest.raises(TypeError, match="never leaves the process"):
+            fs.to_json()
+
+
+def test_kms_native_opener_pickles_with_env_keys_and_fsspec_takes_meta_key(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The KMS-keyed native key is unwrapped lazily, in the process that
+    reads, so an opener on EnvKeySource still pickles; fsspec takes meta_key."""
+    app_id, pk = "abcdef123456", "abcdef1234561618"
+    (tmp_path / "primaryKey").write_text(pk + "\n")
+    wrapped = xref.simple_wrap(pk, "1618033988749894")
+    part = tmp_path / "part-00000.csv.cbc"
+    part.write_bytes(xref.native_encrypt(xref.simple_unwrap(pk, wrapped), os.urandom(16), b"a,b\n1,2\n"))
+    monkeypatch.setenv("SEALIO_BIGDL_APP_ID", app_id)
+    monkeypatch.setenv("SEALIO_BIGDL_API_KEY", "api")
+    monkeypatch.setenv("SEALIO_BIGDL_PRIMARY_KEY_PATH", str(tmp_path / "primaryKey"))
+    opener = bigdl.Opener("native", keys=bigdl.EnvKeySource(), meta_key=wrapped)
+    clone = pickle.loads(pickle.dumps(opener))
+    with clone(part) as f:
+        assert f.read() == b"a,b\n1,2\n"
+    fs = fsspec.filesystem("bigdl", keys=bigdl.EnvKeySource(), format="native", meta_key=wrapped)
+    assert fs.cat(str(part)) == b"a,b\n1,2\n"

@@ -208,8 +208,12 @@ def _inspect_one(p: Path, size: int) -> dict[str, Any]:
             bigdl.detect_format(p)
         except SealioError:  # not a common header: the 25-byte legacy layout
             ct = size - legacy.LEGACY_HEAD - common.MAC_SIZE
-            when = datetime.fromtimestamp(int.from_bytes(head[1:9], "big", signed=True), timezone.utc)
-            return {"file": str(p), "format": "legacy (2.1/2.2)", "size": size, "written": when.isoformat(),
+            epoch = int.from_bytes(head[1:9], "big", signed=True)
+            try:
+                when = datetime.fromtimestamp(epoch, timezone.utc).isoformat()
+            except (ValueError, OverflowError, OSError):
+                when = f"epoch {epoch} (not a date)"
+            return {"file": str(p), "format": "legacy (2.1/2.2)", "size": size, "written": when,
                     "ciphertext_bytes": ct, "max_plaintext_bytes": ct - 1}
     row: dict[str, Any] = {"file": str(p), "format": bigdl.detect_format(p), "size": size}
     if size:

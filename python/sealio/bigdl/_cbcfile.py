@@ -92,7 +92,7 @@ class CbcFile(io.RawIOBase):
                  what: str = "file", chunk: int = CHUNK) -> None:
         super().__init__()
         self._f, self._owns, self._what = f, owns, what
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # close() may come from the same thread (io's __del__)
         self._start, self._ct_len, self._aes = start, end - start, aes
         self._chunk = _chunk_size(self._ct_len, chunk)
         self._n_chunks = -(-self._ct_len // self._chunk)
@@ -173,16 +173,25 @@ class CbcFile(io.RawIOBase):
         if full and hmac.compare_digest(ends[last], tag):
             matched = variants[0]
         if matched is None and MAC_UNPADDED in variants:
-            # the writer hashed only as many ciphertext bytes as there were plaintext bytes
-            try:
-                pad = BLOCK - self._aes.decrypt_into(final_iv, final, bytearray(BLOCK), padding=True)
-            except IntegrityError:
-                pad = 0
-            if pad:
-                h = states[last].copy()
-                h.update(view[:n - pad])
+            # The writer hashed only as many ciphertext bytes as there were plaintext bytes, so
+            # the tag covers all but the last `pad` (1..16) bytes. Every candidate is tried, in
+            # the same work whatever the data, before any padding is looked at: no padding oracle.
+            base = states[last].copy()
+            base.update(view[:n - BLOCK])
+            hits = []
+            for covered in range(BLOCK):
+                h = base.copy()
+                h.update(view[n - BLOCK:n - BLOCK + covered])
                 if hmac.compare_digest(h.digest(), tag):
-                    matched, mac_len, ends[last] = MAC_UNPADDED, self._ct_len - pad, h.digest()
+                    hits.append((BLOCK - covered, h.digest()))
+            if len(hits) == 1:
+                pad, digest = hits[0]
+                try:
+                    plain_len = self._aes.decrypt_into(final_iv, final, bytearray(BLOCK), padding=True)
+                except IntegrityError:
+                    plain_len = -1
+                if plain_len == BLOCK - pad:  # the authenticated length agrees with the padding
+                    matched, mac_len, ends[last] = MAC_UNPADDED, self._ct_len - pad, digest
         if matched is None:
             return False
         self._states, self._ends, self._ivs, self._mac_len = states, ends, ivs, mac_len
@@ -217,26 +226,31 @@ class CbcFile(io.RawIOBase):
     def _decrypt_chunk(self, i: int, out: memoryview) -> int:
         """Chunk ``i``'s plaintext into ``out`` (checked against the saved
         HMAC state first, when authenticated); returns its length."""
+        states = self._states  # one decision per chunk, even if close() runs meanwhile
         n = self._chunk_len(i)
         offset = self._start + i * self._chunk
-        if self._states is not None or i == 0:
+        if states is not None or i == 0:
             ct = memoryview(self._ct)[:n]
             self._f.seek(offset)
             read_exact(self._f, ct)
-            iv = self._ivs[0] if self._states is None else self._ivs[i]
+            iv = self._ivs[0] if states is None else self._ivs[i]
         else:  # unauthenticated: the IV is the previous ciphertext block, read with the chunk
             both = memoryview(self._ct)[:n + BLOCK]
             self._f.seek(offset - BLOCK)
             read_exact(self._f, both)
             iv, ct = bytes(both[:BLOCK]), both[BLOCK:]
-        if self._states is not None:
-            h = self._states[i].copy()
+        last = i == self._n_chunks - 1
+        if states is not None:
+            h = states[i].copy()
             h.update(ct[:min(n, self._mac_len - i * self._chunk)])
             if not hmac.compare_digest(h.digest(), self._ends[i]) or \
-                    (i == self._n_chunks - 1 and not hmac.compare_digest(bytes(ct[n - BLOCK:n]), self._final)):
+                    (last and not hmac.compare_digest(bytes(ct[n - BLOCK:n]), self._final)):
                 raise IntegrityError(f"{self._what}: the ciphertext changed after it was authenticated")
         self.chunks_decrypted += 1
-        return self._aes.decrypt_into(iv, ct, out, padding=i == self._n_chunks - 1)
+        got = self._aes.decrypt_into(iv, ct, out, padding=last)
+        if got != (self._size - i * self._chunk if last else n):  # unauthenticated files can change too
+            raise IntegrityError(f"{self._what}: the file changed while it was being read")
+        return got
 
     def readinto(self, buffer: Any) -> int:
         out = memoryview(buffer).cast("B")
@@ -315,11 +329,12 @@ class CbcFile(io.RawIOBase):
             raise ValueError("I/O operation on closed file")
 
     def close(self) -> None:
-        if not self.closed:
-            self._states = None
-            if self._owns:
-                self._f.close()
-        super().close()
+        with self._lock:  # never in the middle of a read
+            if not self.closed:
+                self._states = None
+                if self._owns:
+                    self._f.close()
+            super().close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._what!r}>"

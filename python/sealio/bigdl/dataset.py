@@ -43,13 +43,16 @@ def read_meta(directory: str | os.PathLike[str]) -> str | None:
     meta = Path(directory) / ".meta"
     if not meta.is_file():
         return None
-    return parse_meta(meta.read_text(encoding="utf-8"), str(meta))
+    return parse_meta(meta.read_bytes(), str(meta))
 
 
-def parse_meta(text: str, name: str = ".meta") -> str | None:
-    """``.meta`` text -> its ``encryptedDataKey`` ("" when BigDL had none to
-    record, None for an empty file)."""
-    text = text.strip()
+def parse_meta(raw: bytes, name: str = ".meta") -> str | None:
+    """``.meta`` bytes -> its ``encryptedDataKey`` ("" when BigDL had none
+    to record, None for an empty file)."""
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise FormatError(f"{name}: not UTF-8 text") from None
     if not text:
         return None
     try:
@@ -146,9 +149,6 @@ class Opener:
         self.fmt, self.primary_key_b64 = fmt, primary_key_b64
         self.keys = None if keys is None else _CachedKeys(keys)
         self.data_key, self.verify_mac, self.meta_key = data_key, verify_mac, meta_key or None
-        if fmt == "native" and primary_key_b64 is None and self.keys is not None and self.meta_key:
-            # a KMS-keyed native write: the AES key is the base64 data key that .meta wraps
-            self.primary_key_b64 = self.keys.decrypt_data_key(self.meta_key).text
 
     def __repr__(self) -> str:
         return f"Opener({self.fmt!r}, verify_mac={self.verify_mac})"
@@ -169,6 +169,16 @@ class Opener:
         """The file at ``path`` as a buffered, seekable plaintext stream."""
         return io.BufferedReader(self.open_raw(path), 1 << 20)
 
+    def _native_key(self) -> str:
+        """The plaintext primary key, or, for a native write under a KMS, the
+        base64 data key that ``.meta`` wraps (unwrapped once, on first use)."""
+        if self.primary_key_b64 is not None:
+            return self.primary_key_b64
+        if self.keys is None or not self.meta_key:
+            raise ConfigurationError("the native format needs the plaintext primary key, or a KMS "
+                                     "and the directory's .meta")
+        return self.keys.decrypt_data_key(self.meta_key).text  # cached by _CachedKeys
+
     def open_raw(self, file: str | os.PathLike[str] | IO[bytes], *, name: str | None = None) -> CbcFile:
         """A path or an open binary file (closed with the reader) as a raw
         :class:`~sealio.bigdl._cbcfile.CbcFile`."""
@@ -185,10 +195,7 @@ class Opener:
                 return streaming.open_common_stream(f, self.keys, verify_mac=self.verify_mac, name=name,
                                                       owns=True, default_key=self.meta_key)
             if fmt == "native":
-                if self.primary_key_b64 is None:
-                    raise ConfigurationError("the native format needs the plaintext primary key, or a KMS "
-                                             "and the directory's .meta")
-                return streaming.open_native_stream(f, self.primary_key_b64, name=name, owns=True)
+                return streaming.open_native_stream(f, self._native_key(), name=name, owns=True)
             if self.data_key is None:
                 raise ConfigurationError("legacy formats need the data key (from the dataKey file)")
             return streaming.open_legacy_stream(f, self.data_key, fmt, verify_mac=self.verify_mac, name=name,

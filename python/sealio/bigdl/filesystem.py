@@ -154,7 +154,7 @@ def _meta_key(base: Any, source: Any) -> str | None:
     if fs.get_file_info(path).type != pafs.FileType.File:
         return None
     with fs.open_input_stream(path) as f:
-        return parse_meta(f.read().decode("utf-8"), path)
+        return parse_meta(f.read(), path)
 
 
 def open_dataset(source: Any, *, keys: Any = None, bigdl_format: str = "auto", primary_key_b64: str | None = None,

@@ -39,17 +39,32 @@ class BigDLFsspecFileSystem(ChainedFileSystem):
     def __init__(self, target_protocol: str | None = None, target_options: dict[str, Any] | None = None,
                  fs: fsspec.AbstractFileSystem | None = None, *, keys: Any = None, format: str = "auto",  # noqa: A002
                  primary_key_b64: str | None = None, data_key: Any = None, verify_mac: bool = True,
-                 fo: str | None = None, **kwargs: Any) -> None:
+                 meta_key: str | None = None, fo: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.fs = target_filesystem(target_protocol, target_options, fs)
         self.opener = Opener(format, keys=keys, primary_key_b64=primary_key_b64, data_key=data_key,
-                             verify_mac=verify_mac)
+                             verify_mac=verify_mac, meta_key=meta_key)
         self._sizes: dict[tuple[str, Any, str], int] = {}
 
     _strip_protocol: Any = classmethod(SealioFileSystem._strip_protocol.__func__)  # type: ignore[attr-defined]
 
     def _inner(self, path: str) -> str:
         return self.fs._strip_protocol(self._strip_protocol(path))
+
+    def _secrets_in_options(self) -> None:
+        # fsspec keeps constructor arguments (storage_options) for pickling and to_json
+        if self.storage_options.get("primary_key_b64") or self.storage_options.get("data_key"):
+            raise TypeError("a bigdl filesystem given a primary key or data key cannot be pickled or "
+                            "serialised (key material never leaves the process); use a key source "
+                            "such as sealio.bigdl.EnvKeySource")
+
+    def __reduce__(self) -> Any:
+        self._secrets_in_options()
+        return super().__reduce__()
+
+    def to_dict(self, *, include_password: bool = True) -> dict[str, Any]:
+        self._secrets_in_options()
+        return super().to_dict(include_password=include_password)
 
     @staticmethod
     def _unsized(entry: dict[str, Any]) -> dict[str, Any]:

@@ -46,6 +46,9 @@ class DataKey:
         """text[16:16+size], zero-padded: AES-128 (common, 2.2) or AES-256 (2.1)."""
         return _copy_of_range(self.secret, 16, 16 + size)
 
+    def __reduce__(self) -> Any:
+        raise TypeError("a BigDL data key cannot be pickled")
+
     def warn_if_weak(self, source: str) -> None:
         """``source`` is not in the message, so Python's warning filter shows
         it once per call site rather than once per part file of a dataset."""

@@ -67,15 +67,26 @@ def open_plain(options: Options, f: DataFile) -> Any:
     """A seekable plaintext reader of a sealed file, or of a BigDL part
     with option ``bigdl`` (authenticated on open either way)."""
     if options.bigdl is not None:
-        return _bigdl_opener(options.bigdl, options.bigdl_key_file, os.path.dirname(f.path))(f.path)
+        root = options.path if os.path.isdir(options.path) else os.path.dirname(options.path)
+        return _bigdl_opener(options.bigdl, options.bigdl_key_file, _mtime(options.bigdl_key_file), root,
+                             _mtime(os.path.join(root, ".meta")))(f.path)
     return sealed_open(f.path, "rb", keys=options.keys, aad=aad_for(options, f.rel))
 
 
+def _mtime(path: str | None) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns if path else None
+    except OSError:
+        return None
+
+
 @functools.lru_cache(maxsize=8)
-def _bigdl_opener(fmt: str, key_file: str | None, directory: str) -> Any:
-    """One opener per worker process, configuration and directory (whose
+def _bigdl_opener(fmt: str, key_file: str | None, key_file_mtime: int | None, directory: str,
+                  meta_mtime: int | None) -> Any:
+    """One opener per worker process, configuration and dataset root (whose
     ``.meta`` may hold the key), so a data key is decrypted once per
-    process, not once per file."""
+    process, not once per file; an edited key file or a rewritten
+    ``.meta`` (BigDL's append mode) makes a new one."""
     from sealio import bigdl
 
     return bigdl.opener(fmt, bigdl.load_key_file(key_file) if key_file else None,
