@@ -195,3 +195,12 @@ def test_cli_inspect_survives_an_impossible_legacy_timestamp(tmp_path: Path,
     part.write_bytes(b"\x80" + struct.pack(">q", 10**15) + os.urandom(16) + os.urandom(32) + os.urandom(32))
     assert main(["bigdl", "inspect", str(part)]) == 0
     assert "not a date" in capsys.readouterr().out
+
+
+def test_cli_legacy_with_incomplete_kms_options_is_a_usage_error(tmp_path: Path) -> None:
+    """Half a SimpleKMS configuration must not silently fall back to reading
+    the dataKey file as plaintext key text."""
+    (tmp_path / "dataKey").write_text("12345678901234567890123456789012")
+    (tmp_path / "part").write_bytes(b"\x80" + bytes(8 + 16 + 32 + 32))
+    assert main(["bigdl", "decrypt", "-q", "--format", "legacy-2.2", "--simple-app-id", "abcdef123456",
+                 "--data-key-file", str(tmp_path / "dataKey"), str(tmp_path / "part"), str(tmp_path / "o")]) == 2

@@ -41,6 +41,7 @@ ENV = {
     "ehsm_api_key": "SEALIO_EHSM_API_KEY",
     "data_key_path": "SEALIO_BIGDL_DATA_KEY_PATH",
 }
+_KMS_NAMES = ("primary_key_plaintext", "simple_app_id", "simple_api_key", "ehsm_url")  # any of these names a KMS
 
 
 def key_source(*, primary_key_plaintext: str | None = None, simple_app_id: str | None = None,
@@ -154,12 +155,10 @@ def opener(fmt: str, settings: Mapping[str, str | None] | None = None, *, verify
             raise ConfigurationError("legacy formats need the data-key file "
                                      f"(--data-key-file or ${ENV['data_key_path']})")
         text = Path(path).read_text(encoding="utf-8").strip()
-        try:  # BigDL 2.1/2.2 keep the *wrapped* data key there: unwrap it with the KMS
-            source = key_source(**options, environ=env)  # type: ignore[arg-type]
-        except ConfigurationError:
-            source = None
-        if source is None:  # no KMS named: the file holds the data-key text itself
+        if not any(setting(k) for k in _KMS_NAMES):  # no KMS named: the file holds the data-key text itself
             return Opener(fmt, data_key=DataKeyText(text).decrypt_data_key(""), verify_mac=verify_mac)
+        # BigDL 2.1/2.2 keep the *wrapped* data key there: unwrap it with the KMS (incomplete options fail)
+        source = key_source(**options, environ=env)  # type: ignore[arg-type]
         return Opener(fmt, data_key=source.decrypt_data_key(text), verify_mac=verify_mac)
     path = setting("data_key_path")  # the common format: for headers without a key, as --data-key-file
     if path and not meta_key:
