@@ -29,13 +29,7 @@ def _common(plain: bytes) -> bytes:
 
 def _open_common(blob: bytes, chunk: int) -> _cbcfile.CbcFile:
     """A common-format reader with a small chunk, so tests cross many chunks."""
-    from sealio.bigdl.common import HEADER_SIZE, MAC_SIZE, parse_header
-    from sealio.primitives import AesCbc
-
-    header = parse_header(blob[:HEADER_SIZE])
-    key = PlaintextPrimaryKey(PRIMARY).decrypt_data_key(header.encrypted_data_key)
-    return _cbcfile.CbcFile(io.BytesIO(blob), False, HEADER_SIZE, len(blob) - MAC_SIZE, header.iv,
-                            AesCbc(key.aes_key(16)), mac_key=key.hmac_key, tag=blob[-MAC_SIZE:], chunk=chunk)
+    return _reader_with_chunk(io.BytesIO(blob), PlaintextPrimaryKey(PRIMARY), chunk)
 
 
 @settings(max_examples=60, deadline=None)
