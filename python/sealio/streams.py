@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import io
 import itertools
+import operator
 import os
 import tempfile
 import threading
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sealio import _header as H
-from sealio.errors import FormatError, IntegrityError, NotSealedError
+from sealio.errors import ConfigurationError, FormatError, IntegrityError, NotSealedError
 from sealio.keys import KeyManager, _fsync_dir, key_manager
 from sealio.primitives import AesGcm
 
@@ -35,14 +36,41 @@ CHUNK_BYTES = 1 << 20  # plaintext per decryption task: stays in L2/L3 between p
 PARALLEL_MIN = 4 << 20  # reads smaller than this run on the calling thread
 READAHEAD_MAX = 2 << 20  # largest read-ahead window (plaintext bytes)
 WRITE_BATCH = 4 << 20  # plaintext sealed per C call by the writer
+MAX_THREADS = 1024  # bound on ``threads=``: the C core takes an int, pools stay sane
 
 
 def default_threads() -> int:
-    """``$SEALIO_THREADS`` or the number of CPUs."""
+    """``$SEALIO_THREADS`` (clamped to 1..MAX_THREADS) or the number of CPUs."""
     env = os.environ.get("SEALIO_THREADS")
     if env:
-        return max(1, int(env))
-    return _cpus()
+        try:
+            n = int(env)
+        except ValueError:
+            raise ConfigurationError("SEALIO_THREADS must be an integer") from None
+        return min(MAX_THREADS, max(1, n))
+    return min(MAX_THREADS, _cpus())
+
+
+def _threads_arg(threads: Any) -> int:
+    """Validate ``threads=`` before anything is allocated: None (the default)
+    or an int in 1..MAX_THREADS (TypeError / ValueError otherwise)."""
+    if threads is None:
+        return default_threads()
+    if isinstance(threads, bool) or not isinstance(threads, int):
+        raise TypeError(f"threads must be an int, not {type(threads).__name__}")
+    if not 1 <= threads <= MAX_THREADS:
+        raise ValueError(f"threads must be in 1..{MAX_THREADS}")
+    return threads
+
+
+def _int_arg(value: Any, name: str) -> int:
+    """An integer argument (bool refused), TypeError otherwise."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not bool")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
 
 
 @functools.lru_cache(maxsize=1)
@@ -198,15 +226,16 @@ class SealedReader(io.RawIOBase):
     def __init__(self, file: Any, keys: Any, *, aad: bytes | str | None = None,
                  threads: int | None = None) -> None:
         super().__init__()
+        nthreads = _threads_arg(threads)  # before any file is opened
         self._src, self.name = _source_for(file)
         try:
-            self._open(key_manager(keys), _aad_bytes(aad), threads)
+            self._open(key_manager(keys), _aad_bytes(aad), nthreads)
         except BaseException:
             self._src.close()
             io.RawIOBase.close(self)  # so the finaliser finds nothing to do
             raise
 
-    def _open(self, keys: KeyManager, aad: bytes, threads: int | None) -> None:
+    def _open(self, keys: KeyManager, aad: bytes, threads: int) -> None:
         head = bytearray(H.HEADER_SIZE)
         got = self._src.pread_into(0, memoryview(head))
         header, k_seg = keys.open_header(memoryview(head)[:got], aad)
@@ -216,7 +245,7 @@ class SealedReader(io.RawIOBase):
         self._size, self._nseg = H.layout(self._src.size(), self._seg)
         self._gcm = AesGcm(k_seg)
         self._prefix = header.nonce_prefix
-        self._threads = default_threads() if threads is None else max(1, int(threads))
+        self._threads = threads
         self._count_lock = threading.Lock()
         self._decrypted = 0
         self._failed: str | None = None
@@ -363,9 +392,10 @@ class SealedReader(io.RawIOBase):
     def readinto_at(self, offset: int, buffer: Any) -> int:
         """Read up to len(buffer) bytes at ``offset`` into ``buffer``;
         returns the count (0 at or past the end). Thread-safe."""
-        self._check()
+        offset = _int_arg(offset, "offset")
         if offset < 0:
             raise ValueError("negative offset")
+        self._check()
         mv = _flat(buffer, writable=True)
         n = max(0, min(len(mv), self._size - offset))
         if n:
@@ -377,9 +407,16 @@ class SealedReader(io.RawIOBase):
         return n
 
     def read_at(self, offset: int, size: int) -> bytes:
-        """``size`` bytes at ``offset`` (fewer at the end). Thread-safe."""
+        """``size`` bytes at ``offset`` (fewer at the end). Thread-safe.
+
+        Both are checked before allocating: the buffer is at most the
+        authenticated bytes left after ``offset``, whatever ``size`` says."""
+        offset, size = _int_arg(offset, "offset"), _int_arg(size, "size")
+        if offset < 0:
+            raise ValueError("negative offset")
         if size < 0:
             raise ValueError("negative size")
+        self._check()
         buf = bytearray(max(0, min(size, self._size - offset)))
         n = self.readinto_at(offset, buf)
         return bytes(memoryview(buf)[:n])
@@ -387,6 +424,7 @@ class SealedReader(io.RawIOBase):
     # -- sequential API
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        offset = _int_arg(offset, "offset")
         with self._lock:
             if self.closed:
                 raise ValueError("I/O operation on closed sealed file")
@@ -537,14 +575,23 @@ def _umask() -> int:
 
 class _AtomicFileSink:
     """Writes to a temporary file next to ``path``; :meth:`publish` fsyncs
-    and renames it into place, :meth:`abort` deletes it."""
+    and renames it into place, :meth:`abort` deletes it.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    The temporary file is created by ``mkstemp`` (``O_EXCL``, mode 0600, a
+    random name), so nothing planted at a predictable name is followed. The
+    published file gets ``mode & 0o777`` when the caller names one (e.g.
+    the source's), else ``0o666 & ~umask``; never the mode of the file it
+    replaces (an attacker's setuid/setgid/sticky or world-writable file, or
+    the target of a symlink planted there) and never a special bit.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], mode: int | None = None) -> None:
         self.path = Path(path)
+        self.mode = None if mode is None else mode & 0o777
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".sealio-tmp",
                                    dir=self.path.parent or ".")
         self.fd: int | None = fd
-        self.tmp = tmp
+        self.tmp: str | None = tmp  # None once renamed into place
 
     def write(self, view: memoryview) -> None:
         assert self.fd is not None
@@ -553,29 +600,29 @@ class _AtomicFileSink:
             view = view[n:]
 
     def publish(self) -> None:
-        assert self.fd is not None
+        assert self.fd is not None and self.tmp is not None
         os.fsync(self.fd)
-        try:
-            mode = os.stat(self.path).st_mode & 0o7777
-        except FileNotFoundError:
-            mode = 0o666 & ~_umask()
-        os.fchmod(self.fd, mode)
+        os.fchmod(self.fd, (0o666 & ~_umask()) if self.mode is None else self.mode)
         os.close(self.fd)
         self.fd = None
-        os.replace(self.tmp, self.path)
+        os.replace(self.tmp, self.path)  # replaces a symlink itself, never its target
+        self.tmp = None
         _fsync_dir(self.path.parent)
 
     def abort(self) -> None:
+        """Close and delete the temporary file (also after a failed publish)."""
         if self.fd is not None:
             try:
                 os.close(self.fd)
             except OSError:
                 pass
             self.fd = None
+        if self.tmp is not None:
             try:
                 os.unlink(self.tmp)
             except OSError:
                 pass
+            self.tmp = None
 
 
 class _FileObjSink:
@@ -605,14 +652,23 @@ class SealedWriter(io.RawIOBase):
     :meth:`close` seals the final segment and publishes the file; leaving a
     ``with`` block by an exception, :meth:`abort`, or garbage collection of
     an unclosed writer publish nothing.
+
+    Safe to share between threads: ``write``, ``close`` and ``abort`` are
+    serialised by one lock, so each ``write`` lands whole (writes of
+    different threads are not interleaved) and a segment index, hence a
+    STREAM nonce, is never used twice (docs/FORMAT.md, "Nonce uniqueness").
     """
 
     def __init__(self, file: Any, keys: Any, *, master_key: str | None = None,
                  aad: bytes | str | None = None, segment_size: int | None = None,
                  threads: int | None = None) -> None:
         super().__init__()
+        self._wlock = threading.RLock()  # first: abort() and __del__ take it
         self.name = str(getattr(file, "name", "<file object>"))
         self._written = 0
+        nthreads = _threads_arg(threads)  # before any key, buffer or file exists
+        if segment_size is not None and (isinstance(segment_size, bool) or not isinstance(segment_size, int)):
+            raise TypeError(f"segment_size must be an int, not {type(segment_size).__name__}")
         mgr = key_manager(keys)
         master = master_key if master_key is not None else mgr.default_master_key
         if master is None:
@@ -623,7 +679,7 @@ class SealedWriter(io.RawIOBase):
         self._seg = header.segment_size
         self._gcm = AesGcm(k_seg)
         self._prefix = header.nonce_prefix
-        self._threads = default_threads() if threads is None else max(1, int(threads))
+        self._threads = nthreads
         self._cap = max(1, WRITE_BATCH // self._seg) * self._seg
         self._buf = bytearray()  # grows to at most _cap: small files stay small
         self._fill = 0
@@ -656,7 +712,8 @@ class SealedWriter(io.RawIOBase):
         return self._seg
 
     def tell(self) -> int:
-        return self._written
+        with self._wlock:
+            return self._written
 
     def _seal(self, plain: memoryview, final: bool) -> None:
         """Seal whole segments (all non-final unless ``final``) in one C call
@@ -676,7 +733,12 @@ class SealedWriter(io.RawIOBase):
     def write(self, b: Any) -> int:
         """Buffer or seal ``b``. Only the last (possibly partial) segment is
         held back, because only at close is it known to be the final one;
-        large writes are sealed straight from the caller's buffer."""
+        large writes are sealed straight from the caller's buffer.
+        Serialised with every other write/close/abort (thread-safe)."""
+        with self._wlock:
+            return self._write_locked(b)
+
+    def _write_locked(self, b: Any) -> int:
         if self.closed:
             raise ValueError("write to closed sealed file")
         mv = _flat(b, writable=False)
@@ -714,27 +776,29 @@ class SealedWriter(io.RawIOBase):
 
     def close(self) -> None:
         """Seal the final segment and publish (rename into place)."""
-        if self.closed:
-            return
-        try:
-            self._seal(memoryview(self._buf)[:self._fill], final=True)
-            self._sink.publish()
-        except BaseException:
-            self._abort_sink()
-            raise
-        finally:
-            self._wipe()
-            super().close()
+        with self._wlock:
+            if self.closed:
+                return
+            try:
+                self._seal(memoryview(self._buf)[:self._fill], final=True)
+                self._sink.publish()
+            except BaseException:
+                self._abort_sink()
+                raise
+            finally:
+                self._wipe()
+                super().close()
 
     def abort(self) -> None:
         """Discard the file: nothing is published (a temporary file is removed)."""
-        if self.closed:
-            return
-        try:
-            self._abort_sink()
-        finally:
-            self._wipe()
-            super().close()
+        with self._wlock:
+            if self.closed:
+                return
+            try:
+                self._abort_sink()
+            finally:
+                self._wipe()
+                super().close()
 
     def _abort_sink(self) -> None:
         sink = getattr(self, "_sink", None)
@@ -742,7 +806,9 @@ class SealedWriter(io.RawIOBase):
             sink.abort()
 
     def _wipe(self) -> None:
-        self._buf[:] = bytes(len(self._buf))
+        buf = getattr(self, "_buf", None)  # absent when __init__ failed early
+        if buf is not None:
+            buf[:] = bytes(len(buf))
         self._fill = 0
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -854,7 +920,7 @@ def rewrap(path: str | os.PathLike[str], keys: Any, *, new_master_key: str | Non
         finally:
             os.close(fd)
         return
-    sink = _AtomicFileSink(path)
+    sink = _AtomicFileSink(path, mode=os.stat(path).st_mode & 0o777)  # the source's bits, no special ones
     try:
         sink.write(memoryview(new_header))
         assert sink.fd is not None
