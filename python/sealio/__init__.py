@@ -6,6 +6,8 @@ streams → integrations → CLI.
 
 from __future__ import annotations
 
+from importlib import metadata as _metadata
+
 from sealio.errors import (
     FormatError,
     IntegrityError,
@@ -19,7 +21,10 @@ from sealio.errors import (
 from sealio.keys import KeyManager, KmsClient, LocalKeyring
 from sealio.streams import SealedReader, SealedWriter, open, rewrap
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("sealio")
+except _metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "FormatError",
