@@ -83,6 +83,18 @@ _SEAL_AAD = b"sealio/keyring/v1/file\x00"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@/:+-]{0,127}$")
 DEFAULT_SCRYPT_N = 1 << 17  # 128 MiB with r=8: memory-hard, ~0.3 s
 
+# A keyring file is input: the cost its KDF block may demand is capped and
+# refused before deriving (issue 12). scrypt needs 128*n*r bytes and n*r*p
+# units of work; the default (n=2**17, r=8, p=1) is 128 MiB and 2**20.
+MAX_SCRYPT_N = 1 << 20
+MAX_SCRYPT_R = 32
+MAX_SCRYPT_P = 16
+MAX_SCRYPT_MEMORY = 1 << 30  # bytes: 128 * n * r
+MAX_SCRYPT_WORK = 1 << 24    # n * r * p: 16x the default
+MAX_KEYRING_BYTES = 4 << 20  # a keyring file larger than this is refused unread
+_SALT_BYTES = (16, 64)
+_MAX_KEY_VERSION = (1 << 31) - 1
+
 
 def default_keyring_path() -> Path:
     """``$SEALIO_KEYRING``, else ``$XDG_CONFIG_HOME/sealio/keyring.json``
@@ -99,7 +111,37 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
+    if not isinstance(text, str):  # a keyring field of the wrong JSON type
+        raise ValueError("expected base64 text")
     return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+def _show_path(path: Path) -> str:
+    """``path`` for a message: shortened when absurdly long (it is input too)."""
+    text = str(path)
+    return text if len(text) <= 160 else f"{text[:100]}...{text[-40:]} ({len(text)} characters)"
+
+
+def _check_scrypt(kdf: Any) -> tuple[bytes, int, int, int]:
+    """Salt, n, r, p of a keyring's KDF block, refused (ValueError, no values
+    echoed) unless it is scrypt within the documented caps."""
+    if not isinstance(kdf, dict) or kdf.get("name") != "scrypt":
+        raise ValueError("the KDF is not scrypt")
+    params = [kdf.get(k) for k in ("n", "r", "p")]
+    if not all(type(x) is int for x in params):  # not bool, float or str
+        raise ValueError("scrypt n, r and p must be integers")
+    n, r, p = params
+    if not (2 <= n <= MAX_SCRYPT_N and n & (n - 1) == 0 and 1 <= r <= MAX_SCRYPT_R and 1 <= p <= MAX_SCRYPT_P
+            and 128 * n * r <= MAX_SCRYPT_MEMORY and n * r * p <= MAX_SCRYPT_WORK):
+        raise ValueError(f"scrypt parameters exceed the cap (n a power of two <= 2**20, r <= {MAX_SCRYPT_R}, "
+                         f"p <= {MAX_SCRYPT_P}, memory 128*n*r <= 1 GiB, work n*r*p <= 2**24)")
+    try:
+        salt = _unb64(kdf.get("salt"))
+    except (ValueError, binascii.Error):
+        raise ValueError("the scrypt salt is not base64") from None
+    if not _SALT_BYTES[0] <= len(salt) <= _SALT_BYTES[1]:
+        raise ValueError("the scrypt salt is not 16..64 bytes")
+    return salt, n, r, p
 
 
 class LocalKeyring:
@@ -121,8 +163,7 @@ class LocalKeyring:
         self._default: str | None = None
         self._kdf: dict[str, Any] | None = None
         self._kdf_key: bytes | None = None
-        if not self._path.exists():
-            raise KeyNotFoundError(f"keyring {self._path} does not exist (create it with `sealio keygen`)")
+        self._shown = _show_path(self._path)
         self._load()
 
     # -- creation and persistence
@@ -136,8 +177,8 @@ class LocalKeyring:
         pw = passphrase.encode() if isinstance(passphrase, str) else passphrase
         kdf = None
         if pw is not None:
-            if scrypt_n < 2 or scrypt_n & (scrypt_n - 1):
-                raise ValueError("scrypt_n must be a power of two")
+            if type(scrypt_n) is not int or not 2 <= scrypt_n <= MAX_SCRYPT_N or scrypt_n & (scrypt_n - 1):
+                raise ValueError("scrypt_n must be a power of two between 2 and 2**20 (MAX_SCRYPT_N)")
             kdf = {"name": "scrypt", "salt": _b64(os.urandom(16)), "n": scrypt_n, "r": 8, "p": 1}
         doc = cls._document({}, {}, None, kdf, cls._derive(pw, kdf) if kdf else None)
         fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -151,8 +192,8 @@ class LocalKeyring:
     def _derive(passphrase: bytes | None, kdf: dict[str, Any]) -> bytes:
         if passphrase is None:
             raise KmsError("keyring is passphrase-protected: a passphrase is required")
-        return Scrypt(salt=_unb64(kdf["salt"]), length=32, n=int(kdf["n"]), r=int(kdf["r"]),
-                      p=int(kdf["p"])).derive(passphrase)
+        salt, n, r, p = _check_scrypt(kdf)  # bounded before any allocation
+        return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase)
 
     @staticmethod
     def _document(keys: dict[str, dict[int, bytes]], meta: dict[str, dict[int, str]],
@@ -175,48 +216,77 @@ class LocalKeyring:
             doc["sealed"] = {"nonce": _b64(nonce), "ciphertext": _b64(ct)}
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
-    def _load(self) -> None:
+    def _read_document(self) -> tuple[Any, os.stat_result]:
+        """The keyring file parsed, its size and nesting bounded; every failure
+        is one error that names the file (shortened) and never its contents."""
+        name = self._shown
         try:
-            st = self._path.stat()
-            text = self._path.read_text(encoding="utf-8")
-            doc = json.loads(text)
-        except (OSError, ValueError) as e:
-            raise KmsError(f"cannot read keyring {self._path}: {type(e).__name__}") from None
+            fd = os.open(self._path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except (FileNotFoundError, NotADirectoryError):
+            raise KeyNotFoundError(f"keyring {name} does not exist (create it with `sealio keygen`)") from None
+        except OSError as e:
+            raise KmsError(f"cannot read keyring {name}: {e.strerror or type(e).__name__}") from None
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise KmsError(f"keyring {name} is a directory, not a keyring file")
+            if not stat.S_ISREG(st.st_mode):
+                raise KmsError(f"keyring {name} is not a regular file")
+            if st.st_size > MAX_KEYRING_BYTES:
+                raise KmsError(f"keyring {name} is larger than {MAX_KEYRING_BYTES} bytes: not a keyring")
+            chunks, size = [], 0
+            while size <= MAX_KEYRING_BYTES and (chunk := os.read(fd, 1 << 16)):
+                chunks.append(chunk)
+                size += len(chunk)
+        except OSError as e:
+            raise KmsError(f"cannot read keyring {name}: {e.strerror or type(e).__name__}") from None
+        finally:
+            os.close(fd)
+        if size > MAX_KEYRING_BYTES:  # it grew while we read
+            raise KmsError(f"keyring {name} is larger than {MAX_KEYRING_BYTES} bytes: not a keyring")
+        return _parse_json(b"".join(chunks), f"keyring {name}"), st
+
+    def _load(self) -> None:
+        name = self._shown
+        doc, st = self._read_document()
         if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            warnings.warn(f"keyring {self._path} is accessible by other users (chmod 600 it)",
+            warnings.warn(f"keyring {name} is accessible by other users (chmod 600 it)",
                           stacklevel=3)
         if not isinstance(doc, dict) or doc.get("format") != _KEYRING_FORMAT:
-            raise KmsError(f"{self._path} is not a sealio keyring")
-        if doc.get("version") != _KEYRING_VERSION:
-            raise KmsError(f"keyring {self._path} has unsupported version {doc.get('version')!r}")
+            raise KmsError(f"{name} is not a sealio keyring")
+        version = doc.get("version")
+        if type(version) is not int or version != _KEYRING_VERSION:
+            shown = repr(version) if type(version) is int and abs(version) < 10 ** 6 else type(version).__name__
+            raise KmsError(f"keyring {name} has unsupported version {shown} (this build reads "
+                           f"version {_KEYRING_VERSION})")
         kdf = doc.get("kdf")
+        if kdf is not None:
+            try:
+                _check_scrypt(kdf)
+            except ValueError as e:
+                raise KmsError(f"keyring {name}: {e}; refused before deriving a key") from None
         try:
             if kdf is not None:
                 if self._kdf_key is None or self._kdf != kdf:
                     self._kdf_key = self._derive(self._passphrase, kdf)
-                sealed = doc["sealed"]
+                sealed = doc.get("sealed")
+                if not isinstance(sealed, dict):
+                    raise ValueError("no sealed payload")
                 aad = _SEAL_AAD + json.dumps(kdf, sort_keys=True).encode()
                 try:
-                    plain = AESGCM(self._kdf_key).decrypt(_unb64(sealed["nonce"]),
-                                                          _unb64(sealed["ciphertext"]), aad)
+                    plain = AESGCM(self._kdf_key).decrypt(_unb64(sealed.get("nonce")),
+                                                          _unb64(sealed.get("ciphertext")), aad)
                 except InvalidTag:
                     self._kdf_key = None
-                    raise IntegrityError(f"keyring {self._path}: wrong passphrase or corrupted file") from None
-                payload = json.loads(plain)
+                    raise IntegrityError(f"keyring {name}: wrong passphrase or corrupted file") from None
+                payload = _parse_json(plain, f"keyring {name}")
             else:
                 payload = doc
-            keys: dict[str, dict[int, bytes]] = {}
-            meta: dict[str, dict[int, str]] = {}
-            for name, entry in payload["keys"].items():
-                for item in entry["versions"]:
-                    key = _unb64(item["key"])
-                    if len(key) != 32:
-                        raise ValueError("master key is not 32 bytes")
-                    keys.setdefault(name, {})[int(item["version"])] = key
-                    meta.setdefault(name, {})[int(item["version"])] = str(item.get("created", ""))
-            default = payload.get("default")
-        except (KeyError, TypeError, ValueError, binascii.Error):
-            raise KmsError(f"keyring {self._path} is malformed") from None
+            keys, meta, default = _parse_payload(payload)
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError,
+                binascii.Error) as e:
+            detail = f" ({e})" if isinstance(e, _Malformed) else ""
+            raise KmsError(f"keyring {name} is malformed{detail}") from None
         self._keys, self._meta, self._default, self._kdf = keys, meta, default, kdf
 
     @contextmanager
@@ -347,6 +417,55 @@ class LocalKeyring:
 
     def __reduce__(self) -> Any:
         raise TypeError("LocalKeyring holds key material and cannot be pickled")
+
+
+class _Malformed(ValueError):
+    """A keyring field of the wrong shape; the message names the field only."""
+
+
+def _parse_json(data: bytes, what: str) -> Any:
+    """JSON of bounded nesting (a deep document is an error, not a RecursionError)."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise KmsError(f"{what} is malformed (JSON nested too deeply)") from None
+    except ValueError:  # UnicodeDecodeError, JSONDecodeError, over-long integers
+        raise KmsError(f"{what} is malformed (not UTF-8 JSON)") from None
+
+
+def _parse_payload(payload: Any) -> tuple[dict[str, dict[int, bytes]], dict[str, dict[int, str]], str | None]:
+    """Keys, creation times and default of a keyring payload, checked field by
+    field (raises :class:`_Malformed`; messages never carry key bytes)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("keys"), dict):
+        raise _Malformed('"keys" is not an object')
+    keys: dict[str, dict[int, bytes]] = {}
+    meta: dict[str, dict[int, str]] = {}
+    for name, entry in payload["keys"].items():
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise _Malformed("a master key name is not valid")
+        versions = entry.get("versions") if isinstance(entry, dict) else None
+        if not isinstance(versions, list) or not versions:
+            raise _Malformed(f'master key {name!r} has no "versions" list')
+        for item in versions:
+            if not isinstance(item, dict):
+                raise _Malformed(f"a version of master key {name!r} is not an object")
+            v, created = item.get("version"), item.get("created", "")
+            if type(v) is not int or not 1 <= v <= _MAX_KEY_VERSION or v in keys.get(name, {}):
+                raise _Malformed(f"master key {name!r} has a missing, repeated or invalid version number")
+            if not isinstance(created, str) or len(created) > 64:
+                raise _Malformed(f"master key {name!r} v{v} has an invalid creation time")
+            try:
+                key = _unb64(item.get("key"))
+            except (ValueError, binascii.Error):
+                key = b""
+            if len(key) != 32:
+                raise _Malformed(f"master key {name!r} v{v} is not 32 bytes of base64")
+            keys.setdefault(name, {})[v] = key
+            meta.setdefault(name, {})[v] = created
+    default = payload.get("default")
+    if default is not None and (not isinstance(default, str) or default not in keys):
+        raise _Malformed('"default" does not name a key of the keyring')
+    return keys, meta, default
 
 
 def _wrap_aad(name: str, version: int) -> bytes:
