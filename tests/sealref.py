@@ -1,4 +1,5 @@
-"""Pure-Python reference implementation of the sealed file format v1.
+"""Pure-Python reference implementation of the sealed file format v1
+(minor versions 1.0 and 1.1, the latter with a key commitment).
 
 Written from ``docs/FORMAT.md`` alone, with ``cryptography`` and the
 standard library only: it never imports sealio, so a bug shared with the C
@@ -27,6 +28,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 MAGIC = bytes.fromhex("895345414c494f0a")
 HEADER = 1024
 TAG = 16
+COMMIT_AT = 900  # 1.1: key commitment at header[900:932]
 
 
 class RefError(Exception):
@@ -78,12 +80,17 @@ class FileInputs:
     master_key_id: str
     segment_log2: int = 12
     aad: bytes = b""
+    minor: int = 1  # header byte 55: 0 = version 1.0, 1 = version 1.1 (key commitment)
 
 
-def _keys(dek: bytes, fixed16: bytes, salt: bytes, prefix: bytes, aad: bytes) -> tuple[bytes, bytes]:
-    info = b"sealio/v1" + fixed16 + prefix + hashlib.sha256(aad).digest()
-    okm = HKDF(algorithm=hashes.SHA256(), length=64, salt=salt, info=info).derive(dek)
-    return okm[:32], okm[32:]
+def _keys(dek: bytes, fixed16: bytes, salt: bytes, prefix: bytes, aad: bytes,
+          minor: int) -> tuple[bytes, bytes, bytes | None]:
+    """(K_seg, K_hdr, commitment); 1.0: label "sealio/v1", L = 64, no
+    commitment; 1.1: label "sealio/v1.1", L = 96, commitment = okm[64:96]."""
+    label, length = (b"sealio/v1.1", 96) if minor == 1 else (b"sealio/v1", 64)
+    info = label + fixed16 + prefix + hashlib.sha256(aad).digest()
+    okm = HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(dek)
+    return okm[:32], okm[32:64], (okm[64:96] if minor == 1 else None)
 
 
 def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
@@ -96,14 +103,15 @@ def seal(plaintext: bytes, inp: FileInputs, kms: Kms) -> bytes:
     fixed16 = MAGIC + bytes([1, 1, inp.segment_log2, 0]) + struct.pack(">I", HEADER)
     mkid = inp.master_key_id.encode("utf-8")
     wkek = kms.wrap_key(inp.kek, inp.master_key_id).encode("ascii")
-    assert len(mkid) <= 160 and 1 <= len(wkek) <= 697
+    wkek_room = 665 if inp.minor == 1 else 697
+    assert inp.minor in (0, 1) and len(mkid) <= 160 and 1 <= len(wkek) <= wkek_room
     wrapped_dek = AESGCM(inp.kek).encrypt(inp.dek_nonce, inp.dek, b"sealio/v1/dek" + inp.kek_id)
-    body = (fixed16 + inp.salt + inp.nonce_prefix + b"\x00" + inp.kek_id
+    k_seg, k_hdr, commitment = _keys(inp.dek, fixed16, inp.salt, inp.nonce_prefix, inp.aad, inp.minor)
+    body = (fixed16 + inp.salt + inp.nonce_prefix + bytes([inp.minor]) + inp.kek_id
             + bytes([len(mkid)]) + mkid.ljust(160, b"\x00")
-            + struct.pack(">H", len(wkek)) + wkek.ljust(697, b"\x00")
+            + struct.pack(">H", len(wkek)) + wkek.ljust(wkek_room, b"\x00") + (commitment or b"")
             + inp.dek_nonce + wrapped_dek)
     assert len(body) == 992
-    k_seg, k_hdr = _keys(inp.dek, fixed16, inp.salt, inp.nonce_prefix, inp.aad)
     out = [body, hmac.new(k_hdr, body, hashlib.sha256).digest()]
     gcm = AESGCM(k_seg)
     chunks = [plaintext[i:i + seg] for i in range(0, len(plaintext), seg)] or [b""]
@@ -124,9 +132,11 @@ class Parsed:
     wrapped_dek: bytes
     mac: bytes
     body: bytes
+    minor: int = 0
+    commitment: bytes = b""
 
 
-def parse_header(data: bytes) -> Parsed:
+def parse_header(data: bytes, require_commitment: bool = False) -> Parsed:
     if len(data) == 0 or data[:8] != MAGIC[:min(8, len(data))]:
         raise RefError("not_sealed", "bad magic")
     if len(data) < 12:
@@ -135,16 +145,22 @@ def parse_header(data: bytes) -> Parsed:
         raise RefError("unsupported", "version or suite")
     if len(data) < HEADER:
         raise RefError("payload", "truncated header")
+    minor = data[55]
+    if minor not in (0, 1):
+        raise RefError("unsupported", f"minor version {minor}")
+    if require_commitment and minor != 1:
+        raise RefError("unsupported", "version 1.0 has no key commitment")
     if struct.unpack(">I", data[12:16])[0] != HEADER:
         raise RefError("format", "header size")
     h = data[:HEADER]
-    if not 12 <= h[10] <= 22 or h[11] or h[55]:
+    if not 12 <= h[10] <= 22 or h[11]:
         raise RefError("format", "segment size or reserved byte")
     n = h[72]
     if n > 160 or any(h[73 + n:233]):
         raise RefError("format", "master key id")
     w = struct.unpack(">H", h[233:235])[0]
-    if not 1 <= w <= 697 or any(h[235 + w:932]):
+    wkek_end = COMMIT_AT if minor == 1 else 932
+    if not 1 <= w <= wkek_end - 235 or any(h[235 + w:wkek_end]):
         raise RefError("format", "wrapped kek length/padding")
     wk = h[235:235 + w]
     if any(b < 0x20 or b > 0x7E for b in wk):
@@ -154,24 +170,41 @@ def parse_header(data: bytes) -> Parsed:
     except UnicodeDecodeError:
         raise RefError("format", "master key id not UTF-8") from None
     return Parsed(h[10], h[16:48], h[48:55], h[56:72], mkid, wk.decode("ascii"),
-                  h[932:944], h[944:992], h[992:1024], h[:992])
+                  h[932:944], h[944:992], h[992:1024], h[:992], minor,
+                  h[COMMIT_AT:932] if minor == 1 else b"")
 
 
-def open_header(data: bytes, kms: Kms, aad: bytes = b"") -> tuple[Parsed, bytes]:
-    """Parse, unwrap, authenticate; returns the header and K_seg."""
-    p = parse_header(data)
+def unwrap_dek(p: Parsed, kms: Kms) -> bytes:
     try:
         kek = kms.unwrap_key(p.wrapped_kek, p.master_key_id)
     except Exception as e:  # the test KMS signals any tampering by raising
         raise RefError("header", f"KEK unwrap failed: {type(e).__name__}") from None
     try:
-        dek = AESGCM(kek).decrypt(p.dek_nonce, p.wrapped_dek, b"sealio/v1/dek" + p.kek_id)
+        return AESGCM(kek).decrypt(p.dek_nonce, p.wrapped_dek, b"sealio/v1/dek" + p.kek_id)
     except InvalidTag:
         raise RefError("header", "DEK unwrap failed") from None
-    k_seg, k_hdr = _keys(dek, p.body[:16], p.salt, p.nonce_prefix, aad)
+
+
+def open_header(data: bytes, kms: Kms, aad: bytes = b"",
+                require_commitment: bool = False) -> tuple[Parsed, bytes]:
+    """Parse, unwrap, check the commitment (1.1), authenticate; returns the
+    header and K_seg."""
+    p = parse_header(data, require_commitment)
+    dek = unwrap_dek(p, kms)
+    k_seg, k_hdr, commitment = _keys(dek, p.body[:16], p.salt, p.nonce_prefix, aad, p.minor)
+    if commitment is not None and not hmac.compare_digest(commitment, p.commitment):
+        raise RefError("header", "key commitment mismatch")
     if not hmac.compare_digest(hmac.new(k_hdr, p.body, hashlib.sha256).digest(), p.mac):
         raise RefError("header", "header MAC mismatch")
     return p, k_seg
+
+
+def remac(data: bytes, dek: bytes, aad: bytes = b"") -> bytes:
+    """``data`` with its header MAC recomputed from ``dek`` (as an attacker
+    who knows the keys could): forged headers for the negative vectors."""
+    p = parse_header(data)
+    _, k_hdr, _ = _keys(dek, p.body[:16], p.salt, p.nonce_prefix, aad, p.minor)
+    return p.body + hmac.new(k_hdr, p.body, hashlib.sha256).digest() + data[HEADER:]
 
 
 def plaintext_size(file_size: int, segment_size: int) -> tuple[int, int]:
@@ -185,9 +218,9 @@ def plaintext_size(file_size: int, segment_size: int) -> tuple[int, int]:
     return c - TAG * n, n
 
 
-def unseal(data: bytes, kms: Kms, aad: bytes = b"") -> bytes:
+def unseal(data: bytes, kms: Kms, aad: bytes = b"", require_commitment: bool = False) -> bytes:
     """Authenticate and decrypt a whole sealed file."""
-    p, k_seg = open_header(data, kms, aad)
+    p, k_seg = open_header(data, kms, aad, require_commitment)
     seg = 1 << p.segment_log2
     _, n = plaintext_size(len(data), seg)
     gcm = AESGCM(k_seg)
@@ -212,6 +245,7 @@ VECTOR_INPUTS = FileInputs(
     dek_nonce=bytes(range(0xD0, 0xDC)),
     master_key_id="test-master",
     segment_log2=12,
+    minor=0,  # vectors 01-39 are version 1.0; 41-70 are 1.1 (minor=1)
 )
 
 
@@ -238,20 +272,25 @@ def _vectors() -> list[dict]:
     ]
     out = []
 
-    def record(name, desc, inp, pt, data, expect, read_aad=None):
-        out.append({
-            "name": name, "description": desc,
-            "inputs": {
-                "dek": inp.dek.hex(), "kek": inp.kek.hex(), "kek_id": inp.kek_id.hex(),
-                "salt": inp.salt.hex(), "nonce_prefix": inp.nonce_prefix.hex(),
-                "dek_nonce": inp.dek_nonce.hex(), "master_key_id": inp.master_key_id,
-                "wrapped_kek": kms.wrap_key(inp.kek, inp.master_key_id),
-                "segment_log2": inp.segment_log2, "aad": inp.aad.hex(),
-            },
+    def record(name, desc, inp, pt, data, expect, read_aad=None, read_options=None):
+        inputs = {
+            "dek": inp.dek.hex(), "kek": inp.kek.hex(), "kek_id": inp.kek_id.hex(),
+            "salt": inp.salt.hex(), "nonce_prefix": inp.nonce_prefix.hex(),
+            "dek_nonce": inp.dek_nonce.hex(), "master_key_id": inp.master_key_id,
+            "wrapped_kek": kms.wrap_key(inp.kek, inp.master_key_id),
+            "segment_log2": inp.segment_log2, "aad": inp.aad.hex(),
+        }
+        if inp.minor:  # absent means 1.0: the 1.0 vector files stay byte-identical
+            inputs["minor_version"] = inp.minor
+        v = {
+            "name": name, "description": desc, "inputs": inputs,
             "read_aad": (inp.aad if read_aad is None else read_aad).hex(),
-            "plaintext": pt.hex() if expect["result"] == "ok" else "",
-            "file": data.hex(), "expect": expect,
-        })
+        }
+        if read_options:
+            v["read_options"] = read_options
+        v.update({"plaintext": pt.hex() if expect["result"] == "ok" else "",
+                  "file": data.hex(), "expect": expect})
+        out.append(v)
 
     base = None
     for name, desc, n, aad, over in ok_cases:
@@ -303,6 +342,71 @@ def _vectors() -> list[dict]:
             d[10] = 13
             d = bytes(d)
         record(name, desc, inp, pt, d, {"result": "error", "kind": kind}, read_aad)
+    v10_multi = data
+
+    # ---- version 1.1 (key commitment): the same scenarios, then its own failures
+    ok11 = [
+        ("41-v11-empty", "1.1: empty plaintext", 0, b"", {}),
+        ("42-v11-one-byte", "1.1: one byte of plaintext", 1, b"", {}),
+        ("43-v11-segment-plus-one", "1.1: one full segment and a 1-byte final segment", seg + 1, b"", {}),
+        ("44-v11-aad-multi", "1.1: two full segments and a 100-byte final one, with AAD", 2 * seg + 100, aad5, {}),
+        ("45-v11-unicode-key-id", "1.1: a non-ASCII master key id", 10, b"", {"master_key_id": "clé-maître/v1"}),
+        ("46-v11-segment-64k", "1.1: 64 KiB segments, 100 bytes", 100, b"", {"segment_log2": 16}),
+    ]
+    for name, desc, n, aad, over in ok11:
+        inp = dataclasses.replace(VECTOR_INPUTS, aad=aad, minor=1, **over)
+        pt = pattern(n)
+        data = seal(pt, inp, kms)
+        assert unseal(data, kms, aad, require_commitment=True) == pt
+        record(name, desc, inp, pt, data, {"result": "ok"})
+        if name == "44-v11-aad-multi":
+            base = (inp, pt, data)
+    inp, pt, data = base
+    record("47-v11-strict", "1.1 read with require_commitment", inp, pt, data, {"result": "ok"},
+           read_options={"require_commitment": True})
+
+    def setb(d: bytes, i: int, value: int) -> bytes:
+        b = bytearray(d)
+        b[i] = value
+        return bytes(b)
+
+    other_dek = bytes(range(0x60, 0x80))
+    inp_other = dataclasses.replace(inp, dek=other_dek)
+    other_file = seal(pt, inp_other, kms)
+    # the original commitment, with the key slot and MAC of another DEK: a header
+    # that authenticates under that DEK (MAC) but commits to the first one
+    swapped = bytearray(other_file[:HEADER])
+    swapped[COMMIT_AT:932] = data[COMMIT_AT:932]
+    swapped_dek = remac(bytes(swapped), other_dek, inp.aad)[:HEADER] + other_file[HEADER:]
+    forged = remac(flip(data, COMMIT_AT + 3), inp.dek, inp.aad)
+    assert forged[992:HEADER] != data[992:HEADER]
+    wkek_666 = bytearray(data)
+    wkek_666[233:235] = struct.pack(">H", 666)
+    bad11 = [
+        ("60-v11-commitment-flip", "1.1: one bit of the key commitment flipped", flip(data, COMMIT_AT + 3),
+         "header", None, None),
+        ("61-v11-commitment-forged", "1.1: commitment changed and the header MAC recomputed with the "
+         "right key: only the commitment check catches it", forged, "header", None, None),
+        ("62-v11-commitment-other-dek", "1.1: key slot and MAC of another DEK, commitment of the first",
+         swapped_dek, "header", None, None),
+        ("63-v11-minor-2", "minor version byte set to 2", setb(data, 55, 2), "unsupported", None, None),
+        ("64-v11-downgrade-1.0", "1.1 file with minor version set to 0: the commitment lands in the "
+         "1.0 wrapped-KEK padding", setb(data, 55, 0), "format", None, None),
+        ("65-v10-upgrade-1.1", "1.0 file (vector 05) with minor version set to 1: no valid commitment",
+         setb(v10_multi, 55, 1), "header", None, None),
+        ("66-v11-wrong-aad", "1.1 read with AAD of another path (the commitment binds the AAD)", data,
+         "header", b"s3://bucket/table/part-1.parquet", None),
+        ("67-v11-segment-flip", "1.1: one bit of segment 1 ciphertext flipped", flip(data, seg_at(1).start + 5),
+         "payload", None, None),
+        ("68-v11-wkek-len-666", "1.1: wrapped KEK length 666 overlaps the commitment", bytes(wkek_666),
+         "format", None, None),
+        ("69-v10-strict", "1.0 file (vector 05) read with require_commitment", v10_multi, "unsupported",
+         None, {"require_commitment": True}),
+    ]
+    for name, desc, d, kind, read_aad, opts in bad11:
+        v_inp = VECTOR_INPUTS if name.startswith(("65-", "69-")) else inp
+        v_inp = dataclasses.replace(v_inp, aad=aad5)
+        record(name, desc, v_inp, pt, d, {"result": "error", "kind": kind}, read_aad, opts)
     return out
 
 
@@ -311,8 +415,9 @@ def check_vector(v: dict, kms: Kms | None = None) -> None:
     kms = kms or DeterministicKms()
     data = bytes.fromhex(v["file"])
     aad = bytes.fromhex(v["read_aad"])
+    strict = v.get("read_options", {}).get("require_commitment", False)
     try:
-        got = unseal(data, kms, aad)
+        got = unseal(data, kms, aad, require_commitment=strict)
     except RefError as e:
         assert v["expect"]["result"] == "error" and v["expect"]["kind"] == e.kind, (v["name"], e.kind)
         return

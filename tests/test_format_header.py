@@ -17,14 +17,17 @@ from sealio import _header as H
 VECTOR = json.loads((Path(__file__).resolve().parent / "data" / "format" / "05-aad-multi.json")
                     .read_text(encoding="utf-8"))
 FILE = bytes.fromhex(VECTOR["file"])
-HDR = FILE[:H.HEADER_SIZE]
+HDR = FILE[:H.HEADER_SIZE]  # format 1.0
+HDR11 = bytes.fromhex(json.loads((Path(__file__).resolve().parent / "data" / "format" / "44-v11-aad-multi.json")
+                                 .read_text(encoding="utf-8"))["file"])[:H.HEADER_SIZE]
 
 
 def test_layout_constants_match_format_md() -> None:
     assert H.MAGIC == bytes.fromhex("895345414c494f0a")
     offsets = [(H.OFF_VERSION, 8), (H.OFF_SUITE, 9), (H.OFF_SEGMENT_LOG2, 10), (H.OFF_HEADER_SIZE, 12),
-               (H.OFF_SALT, 16), (H.OFF_PREFIX, 48), (H.OFF_KEK_ID, 56), (H.OFF_MKID_LEN, 72),
-               (H.OFF_MKID, 73), (H.OFF_WKEK_LEN, 233), (H.OFF_WKEK, 235), (H.OFF_DEK_NONCE, 932),
+               (H.OFF_SALT, 16), (H.OFF_PREFIX, 48), (H.OFF_MINOR, 55), (H.OFF_KEK_ID, 56),
+               (H.OFF_MKID_LEN, 72), (H.OFF_MKID, 73), (H.OFF_WKEK_LEN, 233), (H.OFF_WKEK, 235),
+               (H.OFF_COMMIT, 900), (H.OFF_DEK_NONCE, 932),
                (H.OFF_WRAPPED_DEK, 944), (H.OFF_MAC, 992)]
     for got, want in offsets:
         assert got == want
@@ -33,11 +36,23 @@ def test_layout_constants_match_format_md() -> None:
         assert f"| {off:3d} |" in doc or f"|{off:4d} |" in doc
 
 
-def test_parse_roundtrip() -> None:
-    h = H.parse(HDR)
+@pytest.mark.parametrize("hdr", [HDR, HDR11], ids=["1.0", "1.1"])
+def test_parse_roundtrip(hdr: bytes) -> None:
+    h = H.parse(hdr)
     assert h.segment_size == 4096 and h.master_key_id == "test-master"
-    assert h.pack() == HDR
-    assert dataclasses.replace(h, raw_body=None).body() == HDR[:992]
+    assert h.pack() == hdr
+    assert dataclasses.replace(h, raw_body=None).body() == hdr[:992]
+    assert h.version_string == ("1.1" if hdr is HDR11 else "1.0")
+
+
+def test_require_commitment_is_checked_at_parse() -> None:
+    """A 1.0 header is refused under require_commitment before any key is asked for."""
+    with pytest.raises(sealio.UnsupportedFormatError, match="no key commitment"):
+        H.parse(HDR, require_commitment=True)
+    assert H.parse(HDR11, require_commitment=True).committed
+    with pytest.raises(sealref.RefError) as ref:
+        sealref.parse_header(HDR, require_commitment=True)
+    assert ref.value.kind == "unsupported"
 
 
 @pytest.mark.parametrize("length", list(range(0, 40)) + [100, 500, 1000, 1023])
@@ -65,6 +80,10 @@ def test_parse_rejects_malformed_fields() -> None:
         "wkek_len 698": bad(o233=2, o234=0xBA), "wkek control char": bad(o240=0x0A),
         "mkid invalid utf8": bad(o73=0xFF),
     }
+    b11 = bytearray(HDR11)
+    b11[233:235] = (666).to_bytes(2, "big")  # would overlap the commitment
+    cases["1.1 wkek_len 666"] = bytes(b11)
+    cases["1.1 read as 1.0"] = HDR11[:55] + b"\x00" + HDR11[56:]  # commitment in the padding
     for name, data in cases.items():
         with pytest.raises(sealio.FormatError) as err:
             H.parse(data)
@@ -72,10 +91,18 @@ def test_parse_rejects_malformed_fields() -> None:
         with pytest.raises(sealref.RefError) as ref:
             sealref.parse_header(data)
         assert ref.value.kind == "format", name
+    for minor in (2, 3, 0x80, 0xFF):
+        data = HDR11[:55] + bytes([minor]) + HDR11[56:]
+        with pytest.raises(sealio.UnsupportedFormatError, match=f"1.{minor} "):
+            H.parse(data)
+        with pytest.raises(sealref.RefError) as ref:
+            sealref.parse_header(data)
+        assert ref.value.kind == "unsupported"
 
 
-def test_derivation_binds_every_input() -> None:
-    h = H.parse(HDR)
+@pytest.mark.parametrize("hdr", [HDR, HDR11], ids=["1.0", "1.1"])
+def test_derivation_binds_every_input(hdr: bytes) -> None:
+    h = H.parse(hdr)
     dek = bytes(range(32))
     base = H.derive_keys(dek, h, b"a")
     variants = [
@@ -89,7 +116,22 @@ def test_derivation_binds_every_input() -> None:
     assert H.derive_keys(dek, h, None) == H.derive_keys(dek, h, b"")
     for v in variants[2:]:
         assert v[0] != base[0] and v[1] != base[1]
+        if h.committed:
+            assert v.commitment != base.commitment
     assert variants[0] != base
+    assert (base.commitment is not None) == h.committed
+    assert "FileKeys(...)" == repr(base)  # no key bytes in reprs
+
+
+def test_minor_versions_derive_unrelated_keys() -> None:
+    """1.0 and 1.1 use different HKDF labels: a header whose minor byte is
+    changed derives unrelated K_seg and K_hdr (a downgrade cannot keep keys)."""
+    h11 = H.parse(HDR11)
+    h10 = dataclasses.replace(h11, minor_version=0, commitment=b"", raw_body=None)
+    dek = bytes(range(32))
+    a, b = H.derive_keys(dek, h11, b"x"), H.derive_keys(dek, h10, b"x")
+    assert a.k_seg != b.k_seg and a.k_hdr != b.k_hdr and a.commitment and b.commitment is None
+    assert a.commitment not in (a.k_seg, a.k_hdr)
 
 
 @pytest.mark.parametrize("seg", [4096, 8192])
@@ -138,3 +180,13 @@ def test_writer_refuses_oversized_key_slot() -> None:
         dataclasses.replace(h, master_key_id="x" * 161, raw_body=None).pack()
     with pytest.raises(ValueError):
         dataclasses.replace(h, wrapped_kek="x" * 698, raw_body=None).pack()
+    h11 = H.parse(HDR11)
+    assert dataclasses.replace(h11, wrapped_kek="x" * 665, raw_body=None).pack()
+    with pytest.raises(ValueError):
+        dataclasses.replace(h11, wrapped_kek="x" * 666, raw_body=None).pack()
+    with pytest.raises(ValueError):
+        dataclasses.replace(h11, commitment=b"c" * 31, raw_body=None).pack()
+    with pytest.raises(ValueError):
+        dataclasses.replace(h, commitment=b"c" * 32, raw_body=None).pack()  # 1.0 has none
+    with pytest.raises(ValueError):
+        dataclasses.replace(h, minor_version=2, raw_body=None).pack()

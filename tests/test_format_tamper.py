@@ -74,11 +74,10 @@ EXACT = {
     H.OFF_VERSION: sealio.UnsupportedFormatError,
     H.OFF_SUITE: sealio.UnsupportedFormatError,
     H.OFF_RESERVED1: sealio.FormatError,
-    H.OFF_RESERVED2: sealio.FormatError,
     **{i: sealio.FormatError for i in range(H.OFF_HEADER_SIZE, H.OFF_SALT)},
-    **{i: sealio.IntegrityError for i in range(H.OFF_SALT, H.OFF_RESERVED2)},
+    **{i: sealio.IntegrityError for i in range(H.OFF_SALT, H.OFF_MINOR)},
     **{i: sealio.IntegrityError for i in range(H.OFF_KEK_ID, H.OFF_MKID_LEN)},
-    **{i: sealio.IntegrityError for i in range(H.OFF_DEK_NONCE, H.HEADER_SIZE)},
+    **{i: sealio.IntegrityError for i in range(H.OFF_COMMIT, H.HEADER_SIZE)},  # commitment, DEK slot, MAC
 }
 
 
@@ -96,6 +95,10 @@ def test_every_header_byte(sealed: bytes, keyring: sealio.LocalKeyring, bit: int
             assert type(e) is EXACT[off] or (EXACT[off] is sealio.FormatError and type(e) is sealio.FormatError), \
                 (off, bit, type(e), e)
             continue
+        if off == H.OFF_MINOR:  # 1.1 -> 1.0 puts the commitment into the KEK padding; else unknown
+            want = sealio.FormatError if bit == 0 else sealio.UnsupportedFormatError
+            assert type(e) is want, (off, bit, e)
+            continue
         if off == H.OFF_SEGMENT_LOG2:  # 12 -> 13/14 is in range: then the binding catches it
             want = sealio.IntegrityError if H.MIN_SEGMENT_LOG2 <= 12 ^ (1 << bit) <= 22 else sealio.FormatError
             assert type(e) is want, (off, bit, e)
@@ -112,17 +115,28 @@ def test_every_header_byte(sealed: bytes, keyring: sealio.LocalKeyring, bit: int
 
 def test_header_padding_and_reserved_checked_before_mac(sealed: bytes, keyring: sealio.LocalKeyring) -> None:
     """Non-zero padding is refused as malformed even where the MAC would catch it too."""
-    for off in (H.OFF_RESERVED1, H.OFF_RESERVED2, H.OFF_WKEK_LEN - 1, H.OFF_DEK_NONCE - 1):
+    for off in (H.OFF_RESERVED1, H.OFF_WKEK_LEN - 1, H.OFF_COMMIT - 1):
         bad = bytearray(sealed)
         bad[off] = 0x20
-        with pytest.raises(sealio.FormatError):
+        with pytest.raises(sealio.FormatError) as err:
             read_all(bytes(bad), keyring)
+        assert type(err.value) is sealio.FormatError, off
+
+
+def test_sealio_writes_version_1_1(sealed: bytes) -> None:
+    h = H.parse(sealed)
+    assert (h.version, h.minor_version, h.committed) == (1, 1, True)
+    assert sealed[H.OFF_MINOR] == 1 and len(h.commitment) == 32 and any(h.commitment)
 
 
 def test_unknown_version_message(sealed: bytes, keyring: sealio.LocalKeyring) -> None:
     bad = bytearray(sealed)
     bad[H.OFF_VERSION] = 2
     with pytest.raises(sealio.UnsupportedFormatError, match="version 2"):
+        read_all(bytes(bad), keyring)
+    bad = bytearray(sealed)
+    bad[H.OFF_MINOR] = 2
+    with pytest.raises(sealio.UnsupportedFormatError, match="version 1.2"):
         read_all(bytes(bad), keyring)
     bad = bytearray(sealed)
     bad[H.OFF_SUITE] = 7

@@ -22,6 +22,8 @@ from sealio.keys import KeyManager
 
 VECTOR_DIR = Path(__file__).resolve().parent / "data" / "format"
 VECTORS = sorted(VECTOR_DIR.glob("*.json"))
+# SHA-256 over the 28 format-1.0 vector files (01-39) as committed before 1.1 existed
+V10_DIGEST = "e839fa627bda7f1fc782b9bb89309db31d104fcb24bcc79c38dd8d2f9822f242"
 
 # the sealio exception each reference error kind must map to
 KIND_TO_ERROR: dict[str, type[Exception]] = {
@@ -80,7 +82,8 @@ def inputs_of(v: dict[str, Any]) -> sealref.FileInputs:
         dek=bytes.fromhex(i["dek"]), kek=bytes.fromhex(i["kek"]), kek_id=bytes.fromhex(i["kek_id"]),
         salt=bytes.fromhex(i["salt"]), nonce_prefix=bytes.fromhex(i["nonce_prefix"]),
         dek_nonce=bytes.fromhex(i["dek_nonce"]), master_key_id=i["master_key_id"],
-        segment_log2=i["segment_log2"], aad=bytes.fromhex(i["aad"]))
+        segment_log2=i["segment_log2"], aad=bytes.fromhex(i["aad"]),
+        minor=i.get("minor_version", 0))
 
 
 def sealio_write(pt: bytes, inp: sealref.FileInputs) -> bytes:
@@ -93,16 +96,30 @@ def sealio_write(pt: bytes, inp: sealref.FileInputs) -> bytes:
     return out.getvalue()
 
 
-def sealio_read(data: bytes, kms: Any, aad: bytes) -> bytes:
-    with sealio.open(io.BytesIO(data), "rb", keys=KeyManager(kms), aad=aad) as r:
+def sealio_read(data: bytes, kms: Any, aad: bytes, require_commitment: bool = False) -> bytes:
+    with sealio.open(io.BytesIO(data), "rb", keys=KeyManager(kms), aad=aad,
+                     require_commitment=require_commitment) as r:
         return r.read()
 
 
 def test_vector_set_is_complete() -> None:
     names = [p.stem for p in VECTORS]
-    assert len(names) == 28, names
+    assert len(names) == 45, names
     kinds = {load(p)["expect"].get("kind") for p in VECTORS}
     assert kinds == {None, "not_sealed", "unsupported", "format", "header", "payload"}
+    minors = {load(p)["inputs"].get("minor_version", 0) for p in VECTORS}
+    assert minors == {0, 1}  # 01-39 are format 1.0, 41-69 mostly 1.1 (65 and 69 alter a 1.0 file)
+
+
+def test_version_1_0_vectors_are_unchanged() -> None:
+    """The 1.0 vectors predate 1.1 and must stay byte-identical (old files
+    keep reading): pinned by the SHA-256 of their concatenation."""
+    import hashlib
+
+    v10 = [p for p in VECTORS if int(p.stem[:2]) < 40]
+    assert len(v10) == 28
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in v10)).hexdigest()
+    assert digest == V10_DIGEST
 
 
 @pytest.mark.parametrize("path", VECTORS, ids=lambda p: p.stem)
@@ -116,18 +133,21 @@ def test_sealio_reads_vector(path: Path) -> None:
     kms = TableKms()
     kms.add(v["inputs"]["master_key_id"], v["inputs"]["wrapped_kek"], bytes.fromhex(v["inputs"]["kek"]))
     data, aad = bytes.fromhex(v["file"]), bytes.fromhex(v["read_aad"])
+    strict = v.get("read_options", {}).get("require_commitment", False)
     if v["expect"]["result"] == "ok":
-        assert sealio_read(data, kms, aad) == bytes.fromhex(v["plaintext"])
+        assert sealio_read(data, kms, aad, strict) == bytes.fromhex(v["plaintext"])
     else:
         with pytest.raises(KIND_TO_ERROR[v["expect"]["kind"]]) as err:
-            sealio_read(data, kms, aad)
+            sealio_read(data, kms, aad, strict)
         if v["expect"]["kind"] in ("header", "payload", "format"):
             assert not isinstance(err.value, sealio.NotSealedError)
 
 
-@pytest.mark.parametrize("path", [p for p in VECTORS if load(p)["expect"]["result"] == "ok"],
+@pytest.mark.parametrize("path", [p for p in VECTORS if load(p)["expect"]["result"] == "ok"
+                                  and load(p)["inputs"].get("minor_version") == 1],
                          ids=lambda p: p.stem)
 def test_sealio_writes_vector_byte_for_byte(path: Path) -> None:
+    """sealio writes format 1.1: its output is the 1.1 vectors byte for byte."""
     v = load(path)
     inp = inputs_of(v)
     assert sealref.DeterministicKms().wrap_key(inp.kek, inp.master_key_id) == v["inputs"]["wrapped_kek"]
@@ -139,13 +159,14 @@ def test_format_md_prints_vector_01() -> None:
     import hashlib
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "FORMAT.md").read_text(encoding="utf-8")
-    for name in ("01-empty", "02-one-byte", "04-segment-plus-one"):
+    for name in ("01-empty", "02-one-byte", "04-segment-plus-one", "41-v11-empty"):
         digest = hashlib.sha256(bytes.fromhex(load(VECTOR_DIR / f"{name}.json")["file"])).hexdigest()
         assert digest in doc, name
-    data = bytes.fromhex(load(VECTOR_DIR / "01-empty.json")["file"])
-    for off in range(0, 1024, 32):
-        if any(data[off:off + 32]):
-            assert f"{off:04x}: {data[off:off + 32].hex()}" in doc
+    for name in ("01-empty", "41-v11-empty"):
+        data = bytes.fromhex(load(VECTOR_DIR / f"{name}.json")["file"])
+        for off in range(0, 1024, 32):
+            if any(data[off:off + 32]):
+                assert f"{off:04x}: {data[off:off + 32].hex()}" in doc, (name, off)
 
 
 def _random_inputs(draw: Any) -> sealref.FileInputs:
@@ -187,9 +208,23 @@ def test_reference_reads_sealio_random_files(pt: bytes, aad: bytes, seg: int) ->
     assert sealref.unseal(out.getvalue(), kms, aad) == pt
 
 
-def test_header_fields_roundtrip_through_parse() -> None:
-    v = load(VECTOR_DIR / "07-unicode-key-id.json")
+@pytest.mark.parametrize("name", ["07-unicode-key-id", "45-v11-unicode-key-id"])
+def test_header_fields_roundtrip_through_parse(name: str) -> None:
+    v = load(VECTOR_DIR / f"{name}.json")
     h = H.parse(bytes.fromhex(v["file"]))
     assert h.master_key_id == "clé-maître/v1"
+    assert h.minor_version == v["inputs"].get("minor_version", 0)
     assert h.pack() == bytes.fromhex(v["file"])[:1024]
     assert dataclasses.replace(h, raw_body=None).pack() == h.pack()
+
+
+def test_production_header_code_still_writes_1_0_bytes() -> None:
+    """The 1.0 layout is not written by sealio any more, but _header can still
+    pack and derive it exactly (the reader's derivation is the writer's)."""
+    v = load(VECTOR_DIR / "05-aad-multi.json")
+    data = bytes.fromhex(v["file"])
+    h = dataclasses.replace(H.parse(data), raw_body=None)
+    assert h.minor_version == 0 and not h.commitment
+    keys = H.derive_keys(bytes.fromhex(v["inputs"]["dek"]), h, bytes.fromhex(v["inputs"]["aad"]))
+    assert keys.commitment is None
+    assert H.compute_mac(keys.k_hdr, h.body()) == data[992:1024]

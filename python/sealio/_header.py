@@ -3,6 +3,11 @@
 Pure functions over bytes (see ``docs/FORMAT.md``); no I/O and no KMS.
 Parsing is strict: every reserved or padding byte must be zero, every
 length in range, so that one byte string has at most one meaning.
+
+Two minor versions exist: 1.0 (header byte 55 zero) and 1.1 (byte 55 = 1),
+which adds a 32-byte key commitment at offset 900, taken from the end of
+the wrapped-KEK field. Writers write 1.1; readers read both and, with
+``require_commitment``, refuse 1.0.
 """
 
 from __future__ import annotations
@@ -15,10 +20,15 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from typing import NamedTuple
+
 from sealio.errors import FormatError, IntegrityError, NotSealedError, UnsupportedFormatError
 
 MAGIC = b"\x89SEALIO\n"
 VERSION = 1
+MINOR_1_0 = 0  # no key commitment (read only)
+MINOR_COMMITTED = 1  # 1.1: key commitment in the header (written by default)
+MINOR_VERSIONS = (MINOR_1_0, MINOR_COMMITTED)
 SUITE_AES256GCM_HKDF_SHA256_STREAM = 1
 SUITE_NAMES = {SUITE_AES256GCM_HKDF_SHA256_STREAM: "AES-256-GCM/HKDF-SHA256/STREAM"}
 HEADER_SIZE = 1024
@@ -33,7 +43,9 @@ PREFIX_SIZE = 7
 KEK_ID_SIZE = 16
 KEY_SIZE = 32
 MASTER_KEY_ID_MAX = 160
-WRAPPED_KEK_MAX = 697
+WRAPPED_KEK_MAX = 697  # version 1.0
+WRAPPED_KEK_MAX_COMMITTED = 665  # version 1.1: the last 32 bytes hold the commitment
+COMMIT_SIZE = 32
 DEK_NONCE_SIZE = 12
 WRAPPED_DEK_SIZE = KEY_SIZE + TAG_SIZE
 
@@ -45,22 +57,31 @@ OFF_RESERVED1 = 11
 OFF_HEADER_SIZE = 12
 OFF_SALT = 16
 OFF_PREFIX = 48
-OFF_RESERVED2 = 55
+OFF_MINOR = 55  # minor version (reserved, zero, in 1.0)
 OFF_KEK_ID = 56
 OFF_MKID_LEN = 72
 OFF_MKID = 73
 OFF_WKEK_LEN = 233
 OFF_WKEK = 235
+OFF_COMMIT = 900  # 1.1 only: key commitment (1.0: wrapped-KEK padding)
 OFF_DEK_NONCE = 932
 OFF_WRAPPED_DEK = 944
 OFF_MAC = 992
 MAC_SIZE = 32
 assert OFF_MKID + MASTER_KEY_ID_MAX == OFF_WKEK_LEN
 assert OFF_WKEK + WRAPPED_KEK_MAX == OFF_DEK_NONCE
+assert OFF_WKEK + WRAPPED_KEK_MAX_COMMITTED == OFF_COMMIT
+assert OFF_COMMIT + COMMIT_SIZE == OFF_DEK_NONCE
 assert OFF_MAC + MAC_SIZE == HEADER_SIZE
 
-KDF_INFO_LABEL = b"sealio/v1"
+KDF_INFO_LABEL = b"sealio/v1"  # 1.0: okm = K_seg || K_hdr
+KDF_INFO_LABEL_COMMITTED = b"sealio/v1.1"  # 1.1: okm = K_seg || K_hdr || commitment
 DEK_WRAP_AAD_LABEL = b"sealio/v1/dek"
+
+
+def wrapped_kek_max(minor: int) -> int:
+    """Longest wrapped KEK a header of minor version ``minor`` can hold."""
+    return WRAPPED_KEK_MAX_COMMITTED if minor == MINOR_COMMITTED else WRAPPED_KEK_MAX
 
 
 @dataclass(frozen=True)
@@ -79,18 +100,35 @@ class Header:
     mac: bytes = b"\x00" * MAC_SIZE
     version: int = VERSION
     suite: int = SUITE_AES256GCM_HKDF_SHA256_STREAM
+    minor_version: int = MINOR_COMMITTED
+    commitment: bytes = b""  # 32 bytes in 1.1 (set by the writer after derivation), empty in 1.0
     raw_body: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def segment_size(self) -> int:
         return 1 << self.segment_log2
 
+    @property
+    def committed(self) -> bool:
+        """Whether this header carries a key commitment (version 1.1)."""
+        return self.minor_version == MINOR_COMMITTED
+
+    @property
+    def version_string(self) -> str:
+        return f"{self.version}.{self.minor_version}"
+
     def body(self) -> bytes:
         """The 992 bytes covered by the header MAC (header[0:992])."""
         mkid = self.master_key_id.encode("utf-8")
         wkek = self.wrapped_kek.encode("ascii")
         check_fields(self.segment_log2, self.salt, self.nonce_prefix, self.kek_id, mkid, wkek,
-                     self.dek_nonce, self.wrapped_dek)
+                     self.dek_nonce, self.wrapped_dek, minor=self.minor_version)
+        commitment = self.commitment
+        if self.committed:
+            if len(commitment) not in (0, COMMIT_SIZE):  # empty: not derived yet (zeros)
+                raise ValueError(f"commitment must be {COMMIT_SIZE} bytes")
+        elif commitment:
+            raise ValueError("a version 1.0 header has no commitment")
         out = bytearray(OFF_MAC)
         out[0:8] = MAGIC
         out[OFF_VERSION] = self.version
@@ -99,11 +137,14 @@ class Header:
         struct.pack_into(">I", out, OFF_HEADER_SIZE, HEADER_SIZE)
         out[OFF_SALT:OFF_SALT + SALT_SIZE] = self.salt
         out[OFF_PREFIX:OFF_PREFIX + PREFIX_SIZE] = self.nonce_prefix
+        out[OFF_MINOR] = self.minor_version
         out[OFF_KEK_ID:OFF_KEK_ID + KEK_ID_SIZE] = self.kek_id
         out[OFF_MKID_LEN] = len(mkid)
         out[OFF_MKID:OFF_MKID + len(mkid)] = mkid
         struct.pack_into(">H", out, OFF_WKEK_LEN, len(wkek))
         out[OFF_WKEK:OFF_WKEK + len(wkek)] = wkek
+        if commitment:
+            out[OFF_COMMIT:OFF_COMMIT + COMMIT_SIZE] = commitment
         out[OFF_DEK_NONCE:OFF_DEK_NONCE + DEK_NONCE_SIZE] = self.dek_nonce
         out[OFF_WRAPPED_DEK:OFF_WRAPPED_DEK + WRAPPED_DEK_SIZE] = self.wrapped_dek
         return bytes(out)
@@ -113,8 +154,10 @@ class Header:
 
 
 def check_fields(segment_log2: int, salt: bytes, prefix: bytes, kek_id: bytes, mkid: bytes,
-                 wkek: bytes, dek_nonce: bytes, wrapped_dek: bytes) -> None:
+                 wkek: bytes, dek_nonce: bytes, wrapped_dek: bytes, *, minor: int = MINOR_COMMITTED) -> None:
     """Writer-side checks: refuse to produce a header a reader would refuse."""
+    if minor not in MINOR_VERSIONS:
+        raise ValueError(f"minor version must be one of {MINOR_VERSIONS}")
     if not MIN_SEGMENT_LOG2 <= segment_log2 <= MAX_SEGMENT_LOG2:
         raise ValueError(f"segment_log2 must be in {MIN_SEGMENT_LOG2}..{MAX_SEGMENT_LOG2}")
     for name, value, size in (("salt", salt, SALT_SIZE), ("nonce_prefix", prefix, PREFIX_SIZE),
@@ -124,8 +167,8 @@ def check_fields(segment_log2: int, salt: bytes, prefix: bytes, kek_id: bytes, m
             raise ValueError(f"{name} must be {size} bytes")
     if len(mkid) > MASTER_KEY_ID_MAX:
         raise ValueError(f"master key id is longer than {MASTER_KEY_ID_MAX} bytes in UTF-8")
-    if not 1 <= len(wkek) <= WRAPPED_KEK_MAX:
-        raise ValueError(f"wrapped KEK must be 1..{WRAPPED_KEK_MAX} ASCII characters")
+    if not 1 <= len(wkek) <= wrapped_kek_max(minor):
+        raise ValueError(f"wrapped KEK must be 1..{wrapped_kek_max(minor)} ASCII characters")
 
 
 def segment_size_log2(segment_size: int) -> int:
@@ -147,13 +190,15 @@ def check_magic(data: bytes | memoryview) -> None:
         raise NotSealedError("not a sealed file (no sealio magic): refusing to pass it through")
 
 
-def parse(data: bytes | memoryview) -> Header:
+def parse(data: bytes | memoryview, *, require_commitment: bool = False) -> Header:
     """Parse and validate the 1024-byte header without any key.
 
     Raises NotSealedError (wrong magic), UnsupportedFormatError (unknown
-    version or suite), IntegrityError (a sealed file cut inside its header)
-    or FormatError (any other malformed field). The MAC is *not* checked
-    here: that needs the DEK (:func:`verify_mac`).
+    version, minor version or suite; a 1.0 header when
+    ``require_commitment``), IntegrityError (a sealed file cut inside its
+    header) or FormatError (any other malformed field). Neither the
+    commitment nor the MAC is checked here: that needs the DEK
+    (:func:`verify_commitment`, :func:`verify_mac`).
     """
     data = bytes(data[:HEADER_SIZE])
     check_magic(data)
@@ -167,13 +212,21 @@ def parse(data: bytes | memoryview) -> Header:
         raise UnsupportedFormatError(f"sealed file cipher suite {suite} is not supported")
     if len(data) < HEADER_SIZE:
         raise IntegrityError("sealed file is truncated inside its header")
+    minor = data[OFF_MINOR]
+    if minor not in MINOR_VERSIONS:
+        raise UnsupportedFormatError(
+            f"sealed file format version 1.{minor} is not supported (this sealio reads 1.0 and 1.1)")
+    if require_commitment and minor != MINOR_COMMITTED:
+        raise UnsupportedFormatError(
+            "sealed file format version 1.0 has no key commitment: refused because "
+            "require_commitment is set (re-encrypt the file to upgrade it to 1.1)")
     (header_size,) = struct.unpack_from(">I", data, OFF_HEADER_SIZE)
     if header_size != HEADER_SIZE:
         raise FormatError(f"header size field is {header_size}, version 1 requires {HEADER_SIZE}")
     log2 = data[OFF_SEGMENT_LOG2]
     if not MIN_SEGMENT_LOG2 <= log2 <= MAX_SEGMENT_LOG2:
         raise FormatError(f"segment size 2**{log2} is outside 4 KiB..4 MiB")
-    if data[OFF_RESERVED1] or data[OFF_RESERVED2]:
+    if data[OFF_RESERVED1]:
         raise FormatError("reserved header byte is not zero")
     mkid_len = data[OFF_MKID_LEN]
     if mkid_len > MASTER_KEY_ID_MAX:
@@ -185,9 +238,10 @@ def parse(data: bytes | memoryview) -> Header:
     except UnicodeDecodeError:
         raise FormatError("master key id is not valid UTF-8") from None
     (wkek_len,) = struct.unpack_from(">H", data, OFF_WKEK_LEN)
-    if not 1 <= wkek_len <= WRAPPED_KEK_MAX:
+    wkek_end = OFF_COMMIT if minor == MINOR_COMMITTED else OFF_DEK_NONCE
+    if not 1 <= wkek_len <= wkek_end - OFF_WKEK:
         raise FormatError("wrapped KEK length is out of range")
-    if any(data[OFF_WKEK + wkek_len:OFF_DEK_NONCE]):
+    if any(data[OFF_WKEK + wkek_len:wkek_end]):
         raise FormatError("wrapped KEK padding is not zero")
     wkek = data[OFF_WKEK:OFF_WKEK + wkek_len]
     if not all(0x20 <= b < 0x7F for b in wkek):
@@ -202,6 +256,8 @@ def parse(data: bytes | memoryview) -> Header:
         dek_nonce=data[OFF_DEK_NONCE:OFF_DEK_NONCE + DEK_NONCE_SIZE],
         wrapped_dek=data[OFF_WRAPPED_DEK:OFF_WRAPPED_DEK + WRAPPED_DEK_SIZE],
         mac=data[OFF_MAC:HEADER_SIZE],
+        minor_version=minor,
+        commitment=data[OFF_COMMIT:OFF_DEK_NONCE] if minor == MINOR_COMMITTED else b"",
         raw_body=data[:OFF_MAC],
     )
 
@@ -210,17 +266,45 @@ def dek_wrap_aad(kek_id: bytes) -> bytes:
     return DEK_WRAP_AAD_LABEL + kek_id
 
 
-def derive_keys(dek: bytes, header: Header, aad: bytes | None) -> tuple[bytes, bytes]:
-    """(K_seg, K_hdr) = HKDF-SHA256(DEK, salt, info, 64) split in two.
+class FileKeys(NamedTuple):
+    """What HKDF derives from a file's DEK. ``commitment`` is None in 1.0."""
 
-    ``info`` binds header[0:16] (magic, version, suite, segment size, header
-    size), the nonce prefix and SHA-256 of the caller's AAD, so a reader
-    with a different view of any of them derives unrelated keys.
+    k_seg: bytes
+    k_hdr: bytes
+    commitment: bytes | None
+
+    def __repr__(self) -> str:  # never print key material
+        return "FileKeys(...)"
+
+
+def derive_keys(dek: bytes, header: Header, aad: bytes | None) -> FileKeys:
+    """K_seg, K_hdr (and in 1.1 the key commitment) from one HKDF-SHA256.
+
+    ``info`` binds the label (which names the minor version), header[0:16]
+    (magic, version, suite, segment size, header size), the nonce prefix and
+    SHA-256 of the caller's AAD, so a reader with a different view of any of
+    them derives unrelated keys. 1.0: L = 64; 1.1: label "sealio/v1.1",
+    L = 96, commitment = okm[64:96].
     """
-    fixed = header.body()[:OFF_SALT]
-    info = KDF_INFO_LABEL + fixed + header.nonce_prefix + hashlib.sha256(aad or b"").digest()
-    okm = HKDF(algorithm=hashes.SHA256(), length=2 * KEY_SIZE, salt=header.salt, info=info).derive(dek)
-    return okm[:KEY_SIZE], okm[KEY_SIZE:]
+    fixed = bytes(MAGIC) + bytes([header.version, header.suite, header.segment_log2, 0]) \
+        + struct.pack(">I", HEADER_SIZE)
+    label = KDF_INFO_LABEL_COMMITTED if header.committed else KDF_INFO_LABEL
+    info = label + fixed + header.nonce_prefix + hashlib.sha256(aad or b"").digest()
+    length = 2 * KEY_SIZE + (COMMIT_SIZE if header.committed else 0)
+    okm = HKDF(algorithm=hashes.SHA256(), length=length, salt=header.salt, info=info).derive(dek)
+    return FileKeys(okm[:KEY_SIZE], okm[KEY_SIZE:2 * KEY_SIZE],
+                    okm[2 * KEY_SIZE:] if header.committed else None)
+
+
+def verify_commitment(keys: FileKeys, header: Header) -> None:
+    """Constant-time check of a 1.1 header's key commitment (a no-op for
+    1.0); IntegrityError on mismatch. Runs before the MAC is checked and
+    before any segment is decrypted."""
+    if not header.committed:
+        return
+    if keys.commitment is None or not hmac.compare_digest(keys.commitment, header.commitment):
+        raise IntegrityError("sealed file header failed authentication (key commitment does not match: "
+                             "tampered header, wrong key or wrong AAD)")
 
 
 def compute_mac(k_hdr: bytes, body: bytes) -> bytes:

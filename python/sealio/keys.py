@@ -534,8 +534,12 @@ class KeyManager:
     Writers reuse one KEK per master key until ``kek_ttl`` seconds pass;
     readers cache unwrapped KEKs for ``cache_ttl`` seconds keyed by
     (master key id, wrapped KEK). Thread-safe. ``clear()`` drops both
-    caches (e.g. after revoking a master key).
+    caches (e.g. after revoking a master key). A writer KEK is also
+    replaced after ``kek_max_wraps`` DEK wraps: DEK nonces are random
+    96-bit values, so one KEK must not wrap more than 2**32 DEKs.
     """
+
+    kek_max_wraps: int = 1 << 32
 
     def __init__(self, kms: Any, *, kek_ttl: float = DEFAULT_KEK_TTL, cache_ttl: float = DEFAULT_KEK_TTL,
                  default_master_key: str | None = None,
@@ -550,6 +554,7 @@ class KeyManager:
         self._clock = clock
         self._lock = threading.Lock()
         self._writer_keks: dict[str, _Kek] = {}
+        self._kek_wraps: dict[str, int] = {}  # DEKs wrapped under the current writer KEK
         self._reader_keks: dict[tuple[str, str], tuple[bytes, float]] = {}
 
     @property
@@ -559,23 +564,28 @@ class KeyManager:
     def clear(self) -> None:
         with self._lock:
             self._writer_keks.clear()
+            self._kek_wraps.clear()
             self._reader_keks.clear()
 
     def _random(self, n: int) -> bytes:
         """All randomness of the envelope and header (a seam for test vectors)."""
         return os.urandom(n)
 
-    def _writer_kek(self, master_key_id: str) -> _Kek:
+    def _writer_kek(self, master_key_id: str, *, wrap: bool = False) -> _Kek:
+        """The current writer KEK (a new one after ``kek_ttl`` or
+        ``kek_max_wraps``); ``wrap=True`` counts one DEK wrap under it."""
         now = self._clock()
         with self._lock:
             kek = self._writer_keks.get(master_key_id)
-            if kek is not None and now < kek.expires:
-                return kek
-            key, kek_id = self._random(H.KEY_SIZE), self._random(H.KEK_ID_SIZE)
-            wrapped = _kms_wrap(self.kms, key, master_key_id)
-            kek = _Kek(kek_id, wrapped, key, now + self.kek_ttl)
-            self._writer_keks[master_key_id] = kek
-            self._reader_keks[(master_key_id, wrapped)] = (key, now + self.cache_ttl)
+            uses = self._kek_wraps.get(master_key_id, 0)
+            if kek is None or now >= kek.expires or uses >= self.kek_max_wraps:
+                key, kek_id = self._random(H.KEY_SIZE), self._random(H.KEK_ID_SIZE)
+                wrapped = _kms_wrap(self.kms, key, master_key_id)
+                kek = _Kek(kek_id, wrapped, key, now + self.kek_ttl)
+                self._writer_keks[master_key_id] = kek
+                self._reader_keks[(master_key_id, wrapped)] = (key, now + self.cache_ttl)
+                uses = 0
+            self._kek_wraps[master_key_id] = uses + 1 if wrap else uses
             return kek
 
     def _reader_kek(self, master_key_id: str, wrapped: str) -> bytes:
@@ -597,7 +607,7 @@ class KeyManager:
             raise TypeError("master key identifier must be a str")
         if len(master_key_id.encode("utf-8")) > H.MASTER_KEY_ID_MAX:
             raise ValueError(f"master key identifier is longer than {H.MASTER_KEY_ID_MAX} bytes")
-        kek = self._writer_kek(master_key_id)
+        kek = self._writer_kek(master_key_id, wrap=True)
         dek_nonce = self._random(H.DEK_NONCE_SIZE)
         wrapped_dek = AESGCM(kek.key).encrypt(dek_nonce, dek, H.dek_wrap_aad(kek.kek_id))
         return DekSlot(kek.kek_id, master_key_id, kek.wrapped, dek_nonce, wrapped_dek)
@@ -614,35 +624,47 @@ class KeyManager:
         dek = self._random(H.KEY_SIZE)
         slot = self.wrap_dek(dek, master_key_id)
         salt, prefix = self._random(H.SALT_SIZE), self._random(H.PREFIX_SIZE)
-        header = _header_with_slot(segment_log2, salt, prefix, slot)
-        k_seg, k_hdr = H.derive_keys(dek, header, aad)
-        return replace(header, mac=H.compute_mac(k_hdr, header.body())), k_seg
+        header = _header_with_slot(segment_log2, salt, prefix, slot)  # version 1.1
+        keys = H.derive_keys(dek, header, aad)
+        header = replace(header, commitment=keys.commitment)
+        return replace(header, mac=H.compute_mac(keys.k_hdr, header.body())), keys.k_seg
 
-    def open_header(self, data: bytes | memoryview, aad: bytes | None) -> tuple[H.Header, bytes]:
+    def _authenticate(self, data: bytes | memoryview, aad: bytes | None,
+                      require_commitment: bool) -> tuple[H.Header, bytes, H.FileKeys]:
+        """Parse (FormatError family; a 1.0 header refused before any KMS call
+        when ``require_commitment``), KEK (KMS), DEK (IntegrityError), derive,
+        key commitment (1.1, constant time), header MAC (IntegrityError)."""
+        header = H.parse(data, require_commitment=require_commitment)
+        dek = self.unwrap_dek(header)
+        keys = H.derive_keys(dek, header, aad)
+        H.verify_commitment(keys, header)  # before the MAC is trusted and any segment is opened
+        H.verify_mac(keys.k_hdr, header)
+        return header, dek, keys
+
+    def open_header(self, data: bytes | memoryview, aad: bytes | None, *,
+                    require_commitment: bool = False) -> tuple[H.Header, bytes]:
         """Parse and authenticate a header; returns it and K_seg.
 
         Order: parse (FormatError family), KEK (KMS), DEK (IntegrityError),
-        derive, header MAC (IntegrityError)."""
-        header = H.parse(data)
-        dek = self.unwrap_dek(header)
-        k_seg, k_hdr = H.derive_keys(dek, header, aad)
-        H.verify_mac(k_hdr, header)
-        return header, k_seg
+        derive, key commitment (1.1), header MAC (IntegrityError).
+        ``require_commitment`` refuses version 1.0 (UnsupportedFormatError)."""
+        header, _, keys = self._authenticate(data, aad, require_commitment)
+        return header, keys.k_seg
 
     def rewrap_header(self, data: bytes | memoryview, aad: bytes | None, *, new_keys: KeyManager | None = None,
-                      new_master_key: str | None = None) -> bytes:
+                      new_master_key: str | None = None, require_commitment: bool = False) -> bytes:
         """Authenticate a header, then re-wrap its DEK under ``new_master_key``
         (default: the same name, i.e. its newest version) via ``new_keys``
         (default: this manager) and recompute the MAC. Segments are unchanged
-        because the DEK, salt and prefix are."""
-        header = H.parse(data)
-        dek = self.unwrap_dek(header)
-        _, k_hdr = H.derive_keys(dek, header, aad)
-        H.verify_mac(k_hdr, header)
+        because the DEK, salt and prefix are; so is the minor version (1.0
+        stays 1.0: upgrading changes K_seg, i.e. needs re-encryption) and a
+        1.1 commitment (it depends on neither the KEK nor the key slot)."""
+        header, dek, keys = self._authenticate(data, aad, require_commitment)
         target = new_keys or self
         slot = target.wrap_dek(dek, new_master_key or header.master_key_id)
-        fresh = _header_with_slot(header.segment_log2, header.salt, header.nonce_prefix, slot)
-        return replace(fresh, mac=H.compute_mac(k_hdr, fresh.body())).pack()
+        fresh = replace(_header_with_slot(header.segment_log2, header.salt, header.nonce_prefix, slot),
+                        minor_version=header.minor_version, commitment=header.commitment)
+        return replace(fresh, mac=H.compute_mac(keys.k_hdr, fresh.body())).pack()
 
     def unwrap_dek(self, header: H.Header) -> bytes:
         """The DEK of a parsed header (KEK from cache or KMS)."""
@@ -675,9 +697,12 @@ def _kms_wrap(kms: Any, key: bytes, master_key_id: str) -> str:
         raise KmsError(f"KMS wrap_key failed for master key {master_key_id!r} ({type(e).__name__})") from None
     if isinstance(wrapped, bytes):
         wrapped = wrapped.decode("ascii", "replace")
-    if not isinstance(wrapped, str) or not 1 <= len(wrapped) <= H.WRAPPED_KEK_MAX or \
+    # KEKs are cached across files and written into 1.1 headers: the shorter bound
+    if not isinstance(wrapped, str) or not 1 <= len(wrapped) <= H.WRAPPED_KEK_MAX_COMMITTED or \
             not all(" " <= c <= "~" for c in wrapped):
-        raise KmsError(f"KMS wrap_key must return 1..{H.WRAPPED_KEK_MAX} printable ASCII characters")
+        raise KmsError(f"KMS wrap_key must return 1..{H.WRAPPED_KEK_MAX_COMMITTED} printable ASCII characters "
+                       f"(a format 1.0 header held {H.WRAPPED_KEK_MAX}; 1.1 keeps {H.COMMIT_SIZE} bytes "
+                       "of that room for the key commitment)")
     return wrapped
 
 

@@ -221,24 +221,30 @@ class SealedReader(io.RawIOBase):
     lock); :meth:`read_at` and :meth:`readinto_at` are positional and safe
     to call from many threads at once. After an :class:`IntegrityError`
     every later read raises.
+
+    Files of format 1.1 carry a key commitment, which is always checked;
+    ``require_commitment=True`` also refuses 1.0 files (no commitment) with
+    :class:`UnsupportedFormatError` before any KMS call.
     """
 
     def __init__(self, file: Any, keys: Any, *, aad: bytes | str | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, require_commitment: bool = False) -> None:
         super().__init__()
         nthreads = _threads_arg(threads)  # before any file is opened
+        if not isinstance(require_commitment, bool):
+            raise TypeError("require_commitment must be a bool")
         self._src, self.name = _source_for(file)
         try:
-            self._open(key_manager(keys), _aad_bytes(aad), nthreads)
+            self._open(key_manager(keys), _aad_bytes(aad), nthreads, require_commitment)
         except BaseException:
             self._src.close()
             io.RawIOBase.close(self)  # so the finaliser finds nothing to do
             raise
 
-    def _open(self, keys: KeyManager, aad: bytes, threads: int) -> None:
+    def _open(self, keys: KeyManager, aad: bytes, threads: int, require_commitment: bool) -> None:
         head = bytearray(H.HEADER_SIZE)
         got = self._src.pread_into(0, memoryview(head))
-        header, k_seg = keys.open_header(memoryview(head)[:got], aad)
+        header, k_seg = keys.open_header(memoryview(head)[:got], aad, require_commitment=require_commitment)
         self.header = header
         self._seg = header.segment_size
         self._sseg = self._seg + TAG
@@ -831,6 +837,7 @@ class SealedWriter(io.RawIOBase):
 def open(file: str | os.PathLike[str] | IO[bytes], mode: str = "rb", *, keys: Any,
          master_key: str | None = None, aad: bytes | str | None = None,
          segment_size: int | None = None, threads: int | None = None,
+         require_commitment: bool = False,
          encoding: str | None = None, errors: str | None = None,
          newline: str | None = None) -> Any:
     """Open a sealed file for reading (``"rb"``) or writing (``"wb"``).
@@ -842,6 +849,10 @@ def open(file: str | os.PathLike[str] | IO[bytes], mode: str = "rb", *, keys: An
     read it. ``segment_size`` (writing) is a power of two, 4 KiB..4 MiB,
     default 64 KiB. Text modes ``"r"``/``"rt"``/``"w"``/``"wt"`` wrap the
     binary stream in :class:`io.TextIOWrapper` (UTF-8 by default).
+    ``threads`` (1..1024) bounds the decryption/encryption threads.
+    Writers write format 1.1 (with a key commitment); readers read 1.0 and
+    1.1, and ``require_commitment=True`` makes a reader refuse 1.0 files
+    (:class:`UnsupportedFormatError`); it is a no-op for writers.
 
     Raises :class:`NotSealedError` for a file that is not sealed,
     :class:`UnsupportedFormatError`, :class:`FormatError` or
@@ -857,7 +868,7 @@ def open(file: str | os.PathLike[str] | IO[bytes], mode: str = "rb", *, keys: An
     if base == "r":
         if segment_size is not None or master_key is not None:
             raise ValueError("segment_size and master_key are for writing (the reader uses the header)")
-        raw = SealedReader(file, keys, aad=aad, threads=threads)
+        raw = SealedReader(file, keys, aad=aad, threads=threads, require_commitment=require_commitment)
         if not text:
             return raw
         return io.TextIOWrapper(io.BufferedReader(raw, 1 << 16), encoding=encoding or "utf-8",
@@ -897,9 +908,13 @@ class _TextWriter(io.TextIOWrapper):
 
 
 def rewrap(path: str | os.PathLike[str], keys: Any, *, new_master_key: str | None = None,
-           new_keys: Any = None, aad: bytes | str | None = None, in_place: bool = False) -> None:
+           new_keys: Any = None, aad: bytes | str | None = None, in_place: bool = False,
+           require_commitment: bool = False) -> None:
     """Re-wrap a sealed file's DEK under ``new_master_key`` (default: the
     newest version of its current master key) without touching segments.
+    The format version is kept (1.0 stays 1.0, 1.1 keeps its commitment);
+    ``require_commitment=True`` refuses 1.0 files. The new file keeps the
+    source's permission bits (never setuid/setgid/sticky).
 
     By default the file is copied to a temporary file with the new header
     and renamed into place (crash-safe). ``in_place=True`` overwrites the
@@ -909,7 +924,8 @@ def rewrap(path: str | os.PathLike[str], keys: Any, *, new_master_key: str | Non
     target = key_manager(new_keys) if new_keys is not None else mgr
     with io.open(path, "rb") as fh:
         head = fh.read(H.HEADER_SIZE)
-    new_header = mgr.rewrap_header(head, _aad_bytes(aad), new_keys=target, new_master_key=new_master_key)
+    new_header = mgr.rewrap_header(head, _aad_bytes(aad), new_keys=target, new_master_key=new_master_key,
+                                   require_commitment=require_commitment)
     assert len(new_header) == H.HEADER_SIZE
     if in_place:
         fd = os.open(path, os.O_WRONLY)
@@ -956,6 +972,9 @@ def inspect(file: str | os.PathLike[str] | IO[bytes]) -> dict[str, Any]:
     info: dict[str, Any] = {
         "file": name,
         "format_version": header.version,
+        "format_minor_version": header.minor_version,
+        "format": header.version_string,  # "1.0" or "1.1"
+        "key_commitment": header.committed,
         "algorithm": H.SUITE_NAMES[header.suite],
         "suite_id": header.suite,
         "segment_size": header.segment_size,
