@@ -16,7 +16,44 @@ from sealio.kms._retry import RetryPolicy
 _SECRET_NAMES = {"token", "password", "passwd", "secret", "secret_key", "secret_access_key",
                  "access_key", "access_key_id", "aws_access_key_id", "aws_secret_access_key",
                  "session_token", "aws_session_token", "key_material", "credentials", "auth",
-                 "x-vault-token", "vault_token", "bao_token", "role_id", "secret_id"}
+                 "x-vault-token", "vault_token", "bao_token", "role_id", "secret_id",
+                 "passphrase", "pass", "pw", "pwd", "apikey", "api_key", "api-key", "private_key",
+                 "client_secret", "sig", "signature", "sas", "authorization", "bearer", "cookie"}
+_SECRET_PARTS = ("token", "secret", "password", "passwd", "passphrase", "credential", "apikey", "api_key",
+                 "api-key", "private")
+
+MAX_URI_LENGTH = 2048  # characters; a longer configuration string is refused unparsed
+_SHOWN = 160
+
+
+def _secret_name(name: str) -> bool:
+    low = name.lower()
+    return low in _SECRET_NAMES or any(part in low for part in _SECRET_PARTS)
+
+
+def check_config(uri: str) -> None:
+    """Refuse (KmsError, never echoing the string) a configuration string that
+    is overlong, holds control characters, or carries a credential: userinfo,
+    a fragment, or a secret-looking query name. Applies to every scheme."""
+    if len(uri) > MAX_URI_LENGTH:
+        raise KmsError(f"a KMS configuration string is at most {MAX_URI_LENGTH} characters, "
+                       f"not {len(uri)}")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in uri):
+        raise KmsError("a KMS configuration string must not contain control characters")
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        raise KmsError(f"not a valid KMS configuration string ({parts_only(uri)}): "
+                       "its host part does not parse") from None
+    if "@" in parts.netloc:
+        raise KmsError(f"credentials are not accepted in a KMS configuration string "
+                       f"({redact(uri)}): use environment variables or files")
+    if parts.fragment or uri.endswith("#"):
+        raise KmsError(f"a KMS configuration string has no #fragment ({redact(uri)})")
+    for name, _ in parse_qsl(parts.query, keep_blank_values=True):
+        if _secret_name(name):
+            raise KmsError(f"credentials are not accepted in a KMS configuration string "
+                           f"({redact(uri)}: {shorten(name, 40)!r}): use environment variables or files")
 
 
 def refuse_userinfo(uri: str, netloc: str) -> None:
@@ -25,29 +62,47 @@ def refuse_userinfo(uri: str, netloc: str) -> None:
                        f"({redact(uri)}): use environment variables or files")
 
 
+def shorten(text: str, limit: int = _SHOWN) -> str:
+    return text if len(text) <= limit else f"{text[:limit - 40]}...{text[-20:]} ({len(text)} characters)"
+
+
+def parts_only(uri: str) -> str:
+    """The scheme of ``uri`` and nothing else (for strings that do not parse)."""
+    scheme, sep, _ = uri.partition("://")
+    return f"{shorten(scheme, 40)}://..." if sep else "..."
+
+
 def redact(uri: str) -> str:
-    """``uri`` with any userinfo and query values masked (for error messages)."""
-    parts = urlsplit(uri)
+    """``uri`` for a message: userinfo and query values masked, no fragment,
+    shortened; never raises."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return parts_only(uri)
     netloc = parts.netloc.rpartition("@")[2] if "@" in parts.netloc else parts.netloc
     if "@" in parts.netloc:
         netloc = "***@" + netloc
-    query = "&".join(f"{k}=***" for k, _ in parse_qsl(parts.query, keep_blank_values=True))
-    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+    query = "&".join(f"{shorten(k, 40)}=***" for k, _ in parse_qsl(parts.query, keep_blank_values=True))
+    return shorten(f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else ""))
 
 
 def options(uri: str, query: str, allowed: set[str]) -> dict[str, str]:
     """The query as a dict: every name must be in ``allowed``, once."""
     out: dict[str, str] = {}
-    for name, value in parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise KmsError(f"malformed options in KMS configuration {redact(uri)} (expected name=value&...)") from None
+    for name, value in pairs:
         low = name.lower()
-        if low in _SECRET_NAMES or "token" in low or "secret" in low or "password" in low:
+        if _secret_name(name):
             raise KmsError(f"credentials are not accepted in a KMS configuration string "
-                           f"({redact(uri)}: {name!r}): use environment variables or files")
+                           f"({redact(uri)}: {shorten(name, 40)!r}): use environment variables or files")
         if low not in allowed:
-            raise KmsError(f"unknown option {name!r} in KMS configuration {redact(uri)} "
+            raise KmsError(f"unknown option {shorten(name, 40)!r} in KMS configuration {redact(uri)} "
                            f"(known: {', '.join(sorted(allowed))})")
         if low in out:
-            raise KmsError(f"option {name!r} given twice in {redact(uri)}")
+            raise KmsError(f"option {shorten(name, 40)!r} given twice in {redact(uri)}")
         out[low] = value
     return out
 
@@ -61,5 +116,6 @@ def retry_policy(uri: str, opts: dict[str, str]) -> RetryPolicy:
         if "retries" in opts:
             kwargs["retries"] = int(opts["retries"])
         return RetryPolicy(**kwargs)  # type: ignore[arg-type]
-    except ValueError as e:
-        raise KmsError(f"bad timeout/retries in KMS configuration {redact(uri)}: {e}") from None
+    except (ValueError, OverflowError):  # float()'s message would echo the value
+        raise KmsError(f"bad timeout/retries in KMS configuration {redact(uri)}: timeout is seconds > 0, "
+                       "retries an integer 0..20") from None

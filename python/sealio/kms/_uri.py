@@ -11,6 +11,7 @@ register their schemes.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from sealio.errors import KmsError
 from sealio.keys import LocalKeyring
+from sealio.kms import _options
 
 Factory = Callable[[str], Any]
 
@@ -36,13 +38,20 @@ def schemes() -> list[str]:
     return sorted(_factories)
 
 
+_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]{0,31}$")
+
+
 def _scheme(uri: str) -> str:
+    """The scheme of a configuration string that names no secret (see
+    :func:`sealio.kms._options.check_config`); the string itself is never
+    echoed unredacted: it may be a token pasted in the wrong place."""
     if not isinstance(uri, str):
         raise TypeError(f"a KMS configuration must be a str, not {type(uri).__name__}")
     scheme, sep, _ = uri.partition("://")
-    if not sep or not scheme:
-        raise KmsError(f"not a KMS configuration string: {uri!r} (expected scheme://..., "
-                       f"one of: {', '.join(schemes())})")
+    if not sep or not _SCHEME_RE.match(scheme):
+        raise KmsError(f"not a KMS configuration string (expected scheme://..., one of: "
+                       f"{', '.join(schemes())}; the text given is not shown)")
+    _options.check_config(uri)
     return scheme.lower()
 
 
@@ -51,7 +60,8 @@ def from_uri(uri: str) -> Any:
     scheme = _scheme(uri)
     factory = _factories.get(scheme)
     if factory is None:
-        raise KmsError(f"unknown KMS scheme {scheme!r} in {uri!r} (known: {', '.join(schemes())})")
+        raise KmsError(f"unknown KMS scheme {scheme!r} in {_options.redact(uri)} "
+                       f"(known: {', '.join(schemes())})")
     return factory(uri)
 
 
@@ -61,14 +71,20 @@ def _passphrase_from_env() -> str | None:
         return text
     path = os.environ.get("SEALIO_PASSPHRASE_FILE")
     if path:
-        return Path(path).expanduser().read_text().rstrip("\n")
+        try:
+            return Path(path).expanduser().read_text(encoding="utf-8").rstrip("\n")
+        except (OSError, ValueError) as e:
+            raise KmsError(f"cannot read the passphrase file named by SEALIO_PASSPHRASE_FILE "
+                           f"({_options.shorten(path)}): {getattr(e, 'strerror', None) or type(e).__name__}") from None
     return None
 
 
 def _local(uri: str) -> LocalKeyring:
+    _options.check_config(uri)
     parts = urlsplit(uri)
     if parts.netloc not in ("", "localhost") or not parts.path or parts.query:
-        raise KmsError(f"a local keyring is configured as local:///absolute/path/keyring.json, not {uri!r}")
+        raise KmsError(f"a local keyring is configured as local:///absolute/path/keyring.json (a passphrase "
+                       f"comes from $SEALIO_PASSPHRASE or $SEALIO_PASSPHRASE_FILE), not {_options.redact(uri)}")
     return LocalKeyring(unquote(parts.path), passphrase=_passphrase_from_env())
 
 
