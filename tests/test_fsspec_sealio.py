@@ -169,3 +169,73 @@ def test_dask_reads_and_writes(tmp_path: Path, opts: dict[str, object]) -> None:
     with dask.config.set(scheduler="sync"):
         csv = dd.read_csv(f"sealio::file://{tmp_path}/c.csv", storage_options=opts)
         assert int(csv["id"].sum().compute()) == sum(range(1000))
+
+
+# --- tenants: a filesystem is never shared between callers with other keys (issue 12, item 2)
+
+
+@pytest.fixture()
+def tenants(tmp_path: Path) -> tuple[sealio.LocalKeyring, sealio.LocalKeyring]:
+    rings = []
+    for who in ("a", "b"):
+        (tmp_path / who).mkdir()
+        ring = sealio.LocalKeyring.create(tmp_path / who / "keyring.json")
+        ring.generate("main")  # same master key name, different key
+        rings.append(ring)
+    return rings[0], rings[1]
+
+
+def test_filesystems_with_other_keys_are_other_instances(tenants: tuple[sealio.LocalKeyring, ...]) -> None:
+    from sealio.keys import KeyManager
+
+    mgr_a, mgr_b = KeyManager(tenants[0]), KeyManager(tenants[1])
+    assert repr(mgr_a) == repr(mgr_b)  # what fsspec's instance cache used to key on
+    fs_a = fsspec.filesystem("sealio", target_protocol="file", keys=mgr_a)
+    fs_b = fsspec.filesystem("sealio", target_protocol="file", keys=mgr_b)
+    assert fs_b is not fs_a and fs_a.keys is mgr_a and fs_b.keys is mgr_b
+    fs_a2, _ = fsspec.core.url_to_fs("sealio::file:///x", sealio={"keys": mgr_a})
+    fs_b2, _ = fsspec.core.url_to_fs("sealio::file:///x", sealio={"keys": mgr_b})
+    assert fs_a2.keys is mgr_a and fs_b2.keys is mgr_b
+
+
+def test_a_second_tenant_never_uses_the_first_tenants_keys(tmp_path: Path,
+                                                            tenants: tuple[sealio.LocalKeyring, ...]) -> None:
+    from sealio.keys import KeyManager
+
+    ring_a, ring_b = tenants
+    opts_a, opts_b = {"sealio": {"keys": KeyManager(ring_a)}}, {"sealio": {"keys": KeyManager(ring_b)}}
+    with fsspec.open(f"sealio::file://{tmp_path}/a.txt", "wb", **opts_a) as f:
+        f.write(b"tenant a's data")
+    with pytest.raises((sealio.IntegrityError, sealio.KeyNotFoundError)):  # B cannot read A's file
+        with fsspec.open(f"sealio::file://{tmp_path}/a.txt", "rb", **opts_b) as f:
+            f.read()
+    with fsspec.open(f"sealio::file://{tmp_path}/b.txt", "wb", **opts_b) as f:
+        f.write(b"tenant b's data")  # sealed under B's keys, not A's
+    with sealio.open(tmp_path / "b.txt", "rb", keys=ring_b) as f:
+        assert f.read() == b"tenant b's data"
+    with pytest.raises(sealio.IntegrityError):
+        sealio.open(tmp_path / "b.txt", "rb", keys=ring_a)
+
+
+def test_pandas_storage_options_keep_tenants_apart(tmp_path: Path,
+                                                   tenants: tuple[sealio.LocalKeyring, ...]) -> None:
+    pd = pytest.importorskip("pandas")
+    from sealio.keys import KeyManager
+
+    df = _frame()
+    url = f"sealio::file://{tmp_path}/t.csv"
+    df.to_csv(url, index=False, storage_options={"sealio": {"keys": KeyManager(tenants[0])}})
+    with pytest.raises((sealio.IntegrityError, sealio.KeyNotFoundError)):
+        pd.read_csv(url, storage_options={"sealio": {"keys": KeyManager(tenants[1])}})
+    pd.testing.assert_frame_equal(pd.read_csv(url, storage_options={"sealio": {"keys": KeyManager(tenants[0])}}),
+                                  df)
+
+
+def test_uncached_filesystems_still_share_one_kek_per_configuration(tmp_path: Path, uri: str) -> None:
+    from sealio import streams
+
+    for i in range(5):  # five filesystem instances, one KMS wrap (the KEK cache is per configuration)
+        with fsspec.open(f"sealio::file://{tmp_path}/{i}.bin", "wb", sealio={"keys": uri}) as f:
+            f.write(b"%d" % i)
+    assert len({streams.inspect(tmp_path / f"{i}.bin")["kek_id"] for i in range(5)}) == 1
+    assert not SealioFileSystem.cachable

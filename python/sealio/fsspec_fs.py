@@ -101,6 +101,15 @@ class SealioFileSystem(ChainedFileSystem):
 
     protocol = "sealio"
     root_marker = ""
+    # Never share an instance between callers (issue 12): fsspec keys its
+    # instance cache on str() of the arguments, and key sources print alike
+    # whatever keys or token they hold (a KeyManager, a VaultTransit), so a
+    # cached instance would hand one caller's keys to the next. Printing an
+    # identity instead cannot be made both secret-free and collision-free for
+    # arbitrary KMS clients; not caching costs only this object, since the
+    # inner filesystem is still cached by fsspec and KEK caches are shared
+    # per configuration string or client object (keys.key_manager).
+    cachable = False
 
     def __init__(self, target_protocol: str | None = None, target_options: dict[str, Any] | None = None,
                  fs: fsspec.AbstractFileSystem | None = None, *, keys: Any, master_key: str | None = None,
