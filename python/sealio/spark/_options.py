@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 from sealio.errors import ConfigurationError
 from sealio.kms import KmsRef
@@ -21,8 +22,44 @@ from sealio.kms import KmsRef
 __all__ = ["FORMATS", "Options", "parse_options"]
 
 FORMATS = ("parquet", "csv", "json")
-_SECRET_NAME = re.compile(r"passphrase|password|passwd|secret|token|credential|private|masterkeybytes|"
-                          r"^key$|^dek$|^kek$|keybytes|accesskey", re.IGNORECASE)
+# A name is secret-looking when, lowercased with separators dropped, it contains one of these
+# (so apiKey, api_key, x.api.key, ehsmApiKey, dataKey, primaryKeyPlaintext, keyBytes all are) ...
+_SECRET_PARTS = ("key", "token", "secret", "passw", "passphrase", "pwd", "credential", "private", "auth",
+                 "bearer", "cookie", "session", "cert")
+# ... or one of its words (camelCase, digits, separators) is one of these short names ...
+_SECRET_WORDS = {"pk", "dk", "dek", "kek", "pin", "otp", "sk"}
+# ... unless it is one of the options below that name where keys live, never key material.
+_NOT_SECRET = {"keys", "keyring", "masterkey", "bigdlkeyfile"}
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def secret_looking(name: str) -> bool:
+    """Whether an option (or query) name could carry a secret: pattern-based,
+    case- and separator-insensitive, with an allowlist of sealio's own
+    non-secret options (keys, kms, keyring, masterKey, bigdlKeyFile)."""
+    flat = re.sub(r"[^a-z0-9]", "", name.lower())
+    if flat in _NOT_SECRET:
+        return False
+    if any(part in flat for part in _SECRET_PARTS):
+        return True
+    return any(w.lower() in _SECRET_WORDS for w in _WORD.findall(name))
+
+
+def _refuse_credentials_in_uri(option: str, uri: str) -> None:
+    """A KMS configuration string says where keys are, never who we are:
+    no userinfo, no secret-looking query names. The message never quotes it."""
+    try:
+        parts = urlsplit(uri)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+    except ValueError:
+        raise ConfigurationError(f"option {option!r} is not a valid KMS configuration string") from None
+    if "@" in parts.netloc:
+        raise ConfigurationError(f"option {option!r} carries credentials (user information before '@'); "
+                                 "credentials come from the environment of each process, never options")
+    for name, _ in query:
+        if secret_looking(name):
+            raise ConfigurationError(f"option {option!r} carries a secret-looking setting {name[:40]!r}; "
+                                     "credentials come from the environment of each process, never options")
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 _EXTENSIONS = {".parquet": "parquet", ".parq": "parquet", ".csv": "csv", ".tsv": "csv",
                ".json": "json", ".jsonl": "json", ".ndjson": "json"}
@@ -71,6 +108,8 @@ def _keys_config(options: Mapping[str, str]) -> str:
         raise ConfigurationError("give either option 'keys' (a KMS configuration string) or 'keyring' (a path)")
     if keyring:
         keys = "local://" + str(Path(keyring).expanduser().resolve())
+    if keys and not keyring:
+        _refuse_credentials_in_uri("keys" if options.get("keys") else "kms", keys)
     if not keys:
         env = os.environ.get("SEALIO_KEYRING")
         if not env:
@@ -86,11 +125,11 @@ def _keys_config(options: Mapping[str, str]) -> str:
 
 def parse_options(options: Mapping[str, str]) -> Options:
     """Validate the options of one read or write; refuse secret-looking ones."""
+    for name in options:
+        if secret_looking(str(name)):
+            raise ConfigurationError(f"option {str(name)[:80]!r} looks like a secret; sealio takes keys from a "
+                                     "keyring or KMS configuration, and credentials from the environment")
     lowered = {str(k).lower(): ("" if v is None else str(v)) for k, v in options.items()}
-    for name in lowered:
-        if _SECRET_NAME.search(name):
-            raise ConfigurationError(f"option {name!r} looks like a secret; sealio takes keys from a keyring "
-                                     f"or KMS configuration, and credentials from the environment")
     path = lowered.get("path", "")
     if not path:
         raise ConfigurationError("a path is required: load(path) / save(path)")
