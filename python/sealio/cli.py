@@ -3,26 +3,39 @@ rewrap and demo.
 
 Exit status: 0 success; 1 the operation failed (integrity or
 authentication failure, unknown key, malformed or not-sealed input, I/O
-error); 2 usage error (bad arguments, missing input or keyring).
+error); 2 usage error (bad arguments, missing input or keyring). Every
+failure is one line on stderr, never a traceback (``SEALIO_DEBUG=1``
+re-raises unforeseen errors).
+
+Trees: symbolic links inside SRC are not followed, nor directories in DST
+that are symbolic links (``--follow-symlinks`` does both); links, FIFOs,
+devices and sockets inside SRC are skipped with one line each on stderr.
+Paths named on the command line are followed. The process marks itself
+non-dumpable before any key is loaded (:func:`disable_core_dumps`).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import errno
 import getpass
+import io
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from sealio import _header as H
 from sealio import streams
-from sealio.errors import SealioError
+from sealio.errors import ConfigurationError, SealioError
 from sealio.keys import DEFAULT_SCRYPT_N, KeyManager, LocalKeyring, default_keyring_path
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -30,6 +43,32 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 class UsageError(Exception):
     """Bad invocation: exit status 2."""
+
+
+_PR_SET_DUMPABLE = 4
+
+
+def disable_core_dumps() -> bool:
+    """Keep keys and plaintext out of core files: on Linux
+    ``prctl(PR_SET_DUMPABLE, 0)`` (no core dump, and no same-user ptrace or
+    reading of ``/proc/PID/mem`` and ``environ``), elsewhere a zero
+    ``RLIMIT_CORE``. True when one of them took effect."""
+    done = False
+    if sys.platform.startswith("linux"):
+        try:
+            prctl = ctypes.CDLL(None, use_errno=True).prctl
+            done = prctl(ctypes.c_int(_PR_SET_DUMPABLE), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                         ctypes.c_ulong(0), ctypes.c_ulong(0)) == 0
+        except (OSError, AttributeError):
+            pass
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+        done = True
+    except (ImportError, OSError, ValueError):
+        pass
+    return done
 
 
 # ---------------------------------------------------------------- helpers
@@ -102,8 +141,9 @@ def _load_keyring(args: argparse.Namespace) -> LocalKeyring:
     if not path.exists():
         raise UsageError(f"keyring {path} does not exist: create one with `sealio keygen --keyring {path} NAME`")
     try:
-        protected = "kdf" in json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        protected = isinstance(doc, dict) and "kdf" in doc
+    except (OSError, ValueError, RecursionError):
         protected = False  # LocalKeyring reports the real problem
     return LocalKeyring(path, _passphrase() if protected else None)
 
@@ -130,34 +170,162 @@ def _check_master(kms: Any, name: str) -> None:
         check(name)
 
 
+def _check_aad(args: argparse.Namespace) -> None:
+    """``--aad`` is bound as UTF-8: argv bytes that are not UTF-8 (kept as
+    surrogates by Python) are a usage error, not a traceback."""
+    aad = getattr(args, "aad", None)
+    if aad is not None:
+        try:
+            aad.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError("--aad must be UTF-8 text (it is bound as its UTF-8 bytes)") from None
+
+
 def _aad_for(args: argparse.Namespace, rel: str) -> bytes | None:
     if getattr(args, "bind_path", False):
-        return rel.encode("utf-8")
+        try:
+            return rel.encode("utf-8")
+        except UnicodeEncodeError:  # a name of undecodable bytes: this file fails, the tree goes on
+            raise ConfigurationError("the file name is not UTF-8 text, so --bind-path cannot bind it "
+                                     "(rename the file, or use --aad)") from None
     aad = getattr(args, "aad", None)
     return aad.encode("utf-8") if aad is not None else None
 
 
-def _walk(src: Path) -> Iterator[tuple[Path, str]]:
-    """(file, path relative to the tree root as POSIX text) for a file or a tree."""
-    if src.is_dir():
-        for root, dirs, files in os.walk(src):
-            dirs.sort()
-            for name in sorted(files):
-                if name.endswith(".sealio-tmp"):
-                    continue
-                p = Path(root) / name
-                yield p, p.relative_to(src).as_posix()
-    elif src.exists():
+def _kind(mode: int) -> str:
+    for test, what in ((stat.S_ISLNK, "symbolic link"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                       (stat.S_ISDIR, "directory"), (stat.S_ISREG, "regular file")):
+        if test(mode):
+            return what
+    return "special file"
+
+
+def skipped(path: Path | str, why: str) -> None:
+    """One line on stderr for a tree entry that is not processed."""
+    sys.stdout.flush()
+    print(f"sealio: skipped {path}: {why}", file=sys.stderr)
+
+
+def walk_tree(root: Path, follow_symlinks: bool = False) -> Iterator[tuple[Path, str]]:
+    """(regular file, POSIX path relative to ``root``) under ``root``, sorted,
+    each directory's files before its subdirectories. Symbolic links are not
+    followed unless ``follow_symlinks`` (then directory loops are cut);
+    links, FIFOs, devices, sockets and unreadable directories are skipped
+    with a line on stderr; our own ``*.sealio-tmp`` files silently."""
+
+    def visit(d: Path, ancestors: frozenset[tuple[int, int]]) -> Iterator[tuple[Path, str]]:
+        try:
+            with os.scandir(d) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            skipped(d, f"cannot list it ({e.strerror or type(e).__name__})")
+            return
+        subdirs: list[tuple[Path, os.stat_result]] = []
+        for e in entries:
+            if e.name.endswith(".sealio-tmp"):
+                continue
+            p = Path(e.path)
+            try:
+                st = e.stat(follow_symlinks=False)
+                if stat.S_ISLNK(st.st_mode):
+                    if not follow_symlinks:
+                        skipped(p, "symbolic link, not followed (--follow-symlinks follows it)")
+                        continue
+                    st = os.stat(p)
+            except OSError as err:
+                skipped(p, f"cannot stat it ({err.strerror or type(err).__name__})")
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                subdirs.append((p, st))
+            elif stat.S_ISREG(st.st_mode):
+                yield p, p.relative_to(root).as_posix()
+            else:
+                skipped(p, f"a {_kind(st.st_mode)}, not a regular file")
+        for p, st in subdirs:
+            ident = (st.st_dev, st.st_ino)
+            if ident in ancestors:
+                skipped(p, "a directory loop (symbolic link to a parent)")
+                continue
+            yield from visit(p, ancestors | {ident})
+
+    st = os.stat(root)
+    yield from visit(root, frozenset({(st.st_dev, st.st_ino)}))
+
+
+def _walk(src: Path, follow_symlinks: bool = False) -> Iterator[tuple[Path, str]]:
+    """(file, path relative to the tree root as POSIX text) for a file or a
+    tree. ``src`` itself was named by the user and is followed."""
+    try:
+        st = os.stat(src)
+    except FileNotFoundError:
+        raise UsageError(f"{src}: no such file or directory") from None
+    if stat.S_ISDIR(st.st_mode):
+        yield from walk_tree(src, follow_symlinks)
+    elif stat.S_ISREG(st.st_mode):
         yield src, src.name
     else:
-        raise UsageError(f"{src}: no such file or directory")
+        raise UsageError(f"{src}: a {_kind(st.st_mode)}, not a regular file or a directory")
 
 
-def _pairs(src: Path, dst: Path) -> Iterator[tuple[Path, Path, str]]:
+def open_source_file(path: str | os.PathLike[str], *, follow_symlinks: bool = True) -> io.FileIO:
+    """Open a file to read, never blocking and never anything but a regular
+    file: ``O_NONBLOCK`` (a FIFO swapped in after the walk's lstat opens at
+    once), ``O_NOFOLLOW`` unless ``follow_symlinks``, then ``fstat``."""
+
+    def opener(name: str, _flags: int) -> int:
+        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        if not follow_symlinks:
+            flags |= getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(name, flags)
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise OSError(errno.EINVAL, f"a {_kind(mode)}, not a regular file", name)
+            os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    return open(path, "rb", buffering=0, opener=opener)  # noqa: SIM115 - the caller closes it
+
+
+def _open_src(args: argparse.Namespace, f: Path, top: Path) -> io.FileIO:
+    """Tree entries are opened without following a link swapped in since the walk."""
+    return open_source_file(f, follow_symlinks=bool(getattr(args, "follow_symlinks", False)) or f == top)
+
+
+def prepare_parent(root: Path, out: Path, follow_symlinks: bool = False) -> None:
+    """Create the directories from ``root`` (followed: named by the user) down
+    to ``out``'s parent, refusing any that is a symbolic link unless
+    ``follow_symlinks``: output never lands outside DST through a planted link."""
+    root.mkdir(parents=True, exist_ok=True)
+    d = root
+    for part in out.relative_to(root).parts[:-1]:
+        d = d / part
+        try:
+            st = os.lstat(d)
+        except FileNotFoundError:
+            try:
+                os.mkdir(d)
+            except FileExistsError:
+                pass
+            st = os.lstat(d)
+        if stat.S_ISLNK(st.st_mode):
+            if not follow_symlinks:
+                raise OSError(errno.ELOOP, "a symbolic link inside the destination, not written through "
+                              "(--follow-symlinks writes through it)", str(d))
+            st = os.stat(d)
+        if not stat.S_ISDIR(st.st_mode):
+            raise OSError(errno.ENOTDIR, f"a {_kind(st.st_mode)}, not a directory", str(d))
+
+
+def _pairs(src: Path, dst: Path, follow_symlinks: bool = False) -> Iterator[tuple[Path, Path, str]]:
     if src.is_dir():
         if dst.exists() and not dst.is_dir():
             raise UsageError(f"{dst} exists and is not a directory")
-        for f, rel in _walk(src):
+        for f, rel in _walk(src, follow_symlinks):
             yield f, dst / rel, rel
     else:
         for f, rel in _walk(src):
@@ -213,8 +381,9 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
 
 def _encrypt_one(args: argparse.Namespace, keys: KeyManager, master: str, src: Path, dst: Path,
                  rel: str, prog: Progress) -> None:
-    with open(src, "rb", buffering=0) as fin, \
-            streams.open(dst, "wb", keys=keys, master_key=master, aad=_aad_for(args, rel),
+    aad = _aad_for(args, rel)
+    with _open_src(args, src, Path(args.src)) as fin, \
+            streams.open(dst, "wb", keys=keys, master_key=master, aad=aad,
                          segment_size=args.segment_size) as out:
         streams.copy_stream(fin, out, progress=prog)
 
@@ -227,7 +396,8 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
 
 def _decrypt_one(args: argparse.Namespace, keys: KeyManager, src: Path, dst: Path, rel: str,
                  prog: Progress) -> None:
-    with streams.open(src, "rb", keys=keys, aad=_aad_for(args, rel)) as fin:
+    aad = _aad_for(args, rel)
+    with _open_src(args, src, Path(args.src)) as raw, streams.open(raw, "rb", keys=keys, aad=aad) as fin:
         sink = streams._AtomicFileSink(dst)  # plaintext appears only once fully authenticated
         try:
             buf = bytearray(8 << 20)
@@ -243,18 +413,25 @@ def _decrypt_one(args: argparse.Namespace, keys: KeyManager, src: Path, dst: Pat
 
 def _transform(args: argparse.Namespace, one: Callable[[Path, Path, str, Progress], None], verb: str) -> int:
     src, dst = Path(args.src), Path(args.dst)
-    pairs = list(_pairs(src, dst))
+    follow = bool(getattr(args, "follow_symlinks", False))
+    pairs = list(_pairs(src, dst, follow))
     if not pairs:
         raise UsageError(f"{src}: no files")
-    existing = [d for _, d, _ in pairs if d.exists()]
+    existing = [d for _, d, _ in pairs if os.path.lexists(d)]
     if existing and not args.force:
         raise UsageError(f"{existing[0]} exists (use --force to overwrite)")
+    tree = src.is_dir()
     failures, total = 0, 0
     for s, d, rel in pairs:
-        d.parent.mkdir(parents=True, exist_ok=True)
-        size = s.stat().st_size
-        prog = Progress(f"{verb} {rel}", size, not args.quiet)
+        size = 0
+        prog = Progress(f"{verb} {rel}", size, False)
         try:
+            if tree:
+                prepare_parent(dst, d, follow)
+            else:
+                d.parent.mkdir(parents=True, exist_ok=True)
+            size = s.stat().st_size
+            prog = Progress(f"{verb} {rel}", size, not args.quiet)
             one(s, d, rel, prog)
             total += size
         except (SealioError, OSError) as e:
@@ -269,9 +446,12 @@ def _transform(args: argparse.Namespace, one: Callable[[Path, Path, str, Progres
 def cmd_inspect(args: argparse.Namespace) -> int:
     results, failures = [], 0
     for target in args.files:
-        for f, _ in _walk(Path(target)):
+        for f, _ in _walk(Path(target), args.follow_symlinks):
             try:
-                results.append(streams.inspect(f))
+                with _open_src(args, f, Path(target)) as raw:
+                    info = streams.inspect(raw)
+                info["file"] = str(f)
+                results.append(info)
             except (SealioError, OSError) as e:
                 failures += 1
                 if args.json:
@@ -303,11 +483,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     failures = count = 0
     buf = memoryview(bytearray(8 << 20))
     for target in args.files:
-        for f, rel in _walk(Path(target)):
+        for f, rel in _walk(Path(target), args.follow_symlinks):
             count += 1
-            prog = Progress(f"verify {rel}", f.stat().st_size, not args.quiet)
+            prog = Progress(f"verify {rel}", 0, False)
             try:
-                with streams.open(f, "rb", keys=keys, aad=_aad_for(args, rel)) as r:
+                aad = _aad_for(args, rel)
+                prog = Progress(f"verify {rel}", f.stat().st_size, not args.quiet)
+                with _open_src(args, f, Path(target)) as raw, streams.open(raw, "rb", keys=keys, aad=aad) as r:
                     while n := r.readinto(buf):
                         prog(n)
                     _say(args, f"{f}: OK ({r.size} bytes, {r.segment_count} segments authenticated)")
@@ -328,7 +510,7 @@ def cmd_rewrap(args: argparse.Namespace) -> int:
         _check_master(kr, args.master_key)
     failures = count = 0
     for target in args.files:
-        for f, rel in _walk(Path(target)):
+        for f, rel in _walk(Path(target), args.follow_symlinks):
             count += 1
             try:
                 streams.rewrap(f, keys, new_master_key=args.master_key, aad=_aad_for(args, rel),
@@ -443,6 +625,11 @@ def build_parser() -> argparse.ArgumentParser:
     def quiet(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary output")
 
+    def follow(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--follow-symlinks", action="store_true",
+                        help="follow symbolic links inside trees (and write through linked directories "
+                             "inside DST); by default they are skipped with a message")
+
     sp = sub.add_parser("keygen", help="create a keyring and/or a master key, or rotate one",
                         description="Generate a named AES-256 master key in a local keyring (created "
                                     "with mode 0600 if missing). --rotate adds a new version.")
@@ -469,6 +656,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="segment size, a power of two 4K..4M (default 64K)")
         aad(sp)
         sp.add_argument("--force", action="store_true", help="overwrite existing destination files")
+        follow(sp)
         quiet(sp)
         sp.add_argument("src", metavar="SRC")
         sp.add_argument("dst", metavar="DST")
@@ -478,6 +666,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Print the header: version, algorithm, segment size, header "
                                     "length, plaintext size, segment count, key ids. Never key material.")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
+    follow(sp)
     sp.add_argument("files", nargs="+", metavar="FILE")
     sp.set_defaults(func=cmd_inspect)
 
@@ -486,6 +675,7 @@ def build_parser() -> argparse.ArgumentParser:
     keyring(sp)
     kms(sp)
     aad(sp)
+    follow(sp)
     quiet(sp)
     sp.add_argument("files", nargs="+", metavar="FILE")
     sp.set_defaults(func=cmd_verify)
@@ -500,6 +690,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--in-place", action="store_true",
                     help="overwrite the header in place (fast; not crash-safe) instead of copy+rename")
     aad(sp)
+    follow(sp)
     quiet(sp)
     sp.add_argument("files", nargs="+", metavar="FILE")
     sp.set_defaults(func=cmd_rewrap)
@@ -521,12 +712,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit status (see the module docstring). Marks
+    the process non-dumpable first: it is about to hold keys."""
+    disable_core_dumps()
+    if isinstance(sys.stdout, io.TextIOWrapper):  # file names of undecodable bytes print, escaped
+        sys.stdout.reconfigure(errors="backslashreplace")
+    formatwarning = warnings.formatwarning
+    warnings.formatwarning = _one_line_warning
+    try:
+        return _main(argv)
+    finally:
+        warnings.formatwarning = formatwarning
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:
+    return f"sealio: warning: {message}\n"
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse: --help is 0, errors are 2
         return int(e.code) if isinstance(e.code, int) else EXIT_USAGE
     try:
+        _check_aad(args)
         return int(args.func(args))
     except UsageError as e:
         print(f"sealio: {e}", file=sys.stderr)
@@ -537,7 +747,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sealio: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # unforeseen: one line (no message: it might quote input), never a traceback
+        if os.environ.get("SEALIO_DEBUG"):
+            raise
+        sys.stdout.flush()
+        print(f"sealio: internal error ({type(e).__name__}); SEALIO_DEBUG=1 shows the traceback",
+              file=sys.stderr)
+        return EXIT_FAIL
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # `python -m sealio.cli`: run the imported module's main, so that the classes it catches
+    # (UsageError) are the ones sealio.cli_bigdl raises
+    from sealio.cli import main as _main
+
+    sys.exit(_main())

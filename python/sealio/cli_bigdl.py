@@ -1,20 +1,39 @@
 """``sealio bigdl ...``: decrypt, encrypt, migrate, verify and inspect BigDL PPML's
-encrypted files. Credentials come from options or the environment
-(:mod:`sealio.bigdl.config` lists the variables)."""
+encrypted files.
+
+Secrets (the plaintext primary key, SimpleKMS and eHSM api keys) come from
+the environment (:mod:`sealio.bigdl.config` lists the variables) or from a
+file (``--primary-key-file``, ``--simple-api-key-file``,
+``--ehsm-api-key-file``; ``-`` reads standard input, prompting on a
+terminal). The old argv forms still work but print a warning: every user
+of the machine can read a process's command line (``/proc/PID/cmdline``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import io
 import json
 import os
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from sealio import bigdl
 from sealio.bigdl import common, legacy, streaming
-from sealio.cli import EXIT_FAIL, EXIT_OK, Progress, UsageError, _check_master, _load_kms, _report, _say
+from sealio.bigdl.config import ENV
+from sealio.cli import (EXIT_FAIL, EXIT_OK, Progress, UsageError, _check_master, _load_kms, _report, _say,
+                        open_source_file, prepare_parent, walk_tree)
 from sealio.errors import ConfigurationError, SealioError
+from sealio.streams import _AtomicFileSink
+
+# secret setting -> (argv option, file option); the argv form is deprecated
+_SECRETS = {"primary_key_plaintext": ("--primary-key-plaintext", "--primary-key-file"),
+            "simple_api_key": ("--simple-api-key", "--simple-api-key-file"),
+            "ehsm_api_key": ("--ehsm-api-key", "--ehsm-api-key-file")}
+_SECRET_FILE_MAX = 64 << 10
 
 
 def register(sub: Any) -> None:
@@ -26,18 +45,34 @@ def register(sub: Any) -> None:
     def key_options(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--format", choices=[*bigdl.FORMATS, "auto"], default="common",
                         help="BigDL file format (default common; auto detects common files)")
+        sp.add_argument("--primary-key-file", metavar="FILE",
+                        help="file holding the plaintext primary key, base64 ('-': standard input or a "
+                             "prompt); default $SEALIO_BIGDL_PRIMARY_KEY")
         sp.add_argument("--primary-key-plaintext", metavar="B64",
-                        help="plaintext primary key (default $SEALIO_BIGDL_PRIMARY_KEY)")
+                        help="deprecated, visible to all users in /proc/PID/cmdline: use "
+                             "$SEALIO_BIGDL_PRIMARY_KEY or --primary-key-file")
         sp.add_argument("--simple-app-id", metavar="ID", help="SimpleKMS app id ($SEALIO_BIGDL_APP_ID)")
-        sp.add_argument("--simple-api-key", metavar="KEY", help="SimpleKMS api key ($SEALIO_BIGDL_API_KEY)")
+        sp.add_argument("--simple-api-key-file", metavar="FILE",
+                        help="file holding the SimpleKMS api key ('-': standard input); default "
+                             "$SEALIO_BIGDL_API_KEY")
+        sp.add_argument("--simple-api-key", metavar="KEY",
+                        help="deprecated (visible in /proc/PID/cmdline): use $SEALIO_BIGDL_API_KEY "
+                             "or --simple-api-key-file")
         sp.add_argument("--primary-key-path", metavar="FILE",
                         help="SimpleKMS primary key file, or the eHSM primary key id file "
                              "($SEALIO_BIGDL_PRIMARY_KEY_PATH)")
         sp.add_argument("--ehsm-url", metavar="URL", help="eHSM-KMS base URL, https://HOST:PORT ($SEALIO_EHSM_URL)")
         sp.add_argument("--ehsm-app-id", metavar="ID", help="eHSM app id ($SEALIO_EHSM_APP_ID)")
-        sp.add_argument("--ehsm-api-key", metavar="KEY", help="eHSM api key ($SEALIO_EHSM_API_KEY)")
+        sp.add_argument("--ehsm-api-key-file", metavar="FILE",
+                        help="file holding the eHSM api key ('-': standard input); default $SEALIO_EHSM_API_KEY")
+        sp.add_argument("--ehsm-api-key", metavar="KEY",
+                        help="deprecated (visible in /proc/PID/cmdline): use $SEALIO_EHSM_API_KEY "
+                             "or --ehsm-api-key-file")
         sp.add_argument("--data-key-file", metavar="FILE",
                         help="legacy 2.1/2.2: file with the data-key text ($SEALIO_BIGDL_DATA_KEY_PATH)")
+        sp.add_argument("--follow-symlinks", action="store_true",
+                        help="follow symbolic links inside trees and write through linked directories "
+                             "inside DST (by default they are skipped or refused with a message)")
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary output")
 
     sp = bsub.add_parser("decrypt", help="BigDL files -> plaintext (MACs verified)")
@@ -70,15 +105,57 @@ def register(sub: Any) -> None:
 
     sp = bsub.add_parser("inspect", help="show BigDL headers (no keys needed)")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.add_argument("--follow-symlinks", action="store_true", help="follow symbolic links inside the tree")
     sp.add_argument("path", metavar="PATH")
     sp.set_defaults(func=cmd_inspect)
 
 
+def _read_secret(path: str, option: str) -> str:
+    """A secret from a file (or ``-``: standard input, prompting on a
+    terminal), surrounding whitespace stripped. Errors name the file, never
+    its content."""
+    if path == "-":
+        text = getpass.getpass(f"{option[2:-5].replace('-', ' ')}: ") if sys.stdin.isatty() \
+            else sys.stdin.read(_SECRET_FILE_MAX + 1)
+        where = "standard input"
+    else:
+        where = path
+        try:
+            with open_source_file(path) as f:
+                text = f.read(_SECRET_FILE_MAX + 1).decode("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            why = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+            raise UsageError(f"{option} {path}: cannot read it ({why})") from None
+    if len(text) > _SECRET_FILE_MAX:
+        raise UsageError(f"{option}: {where} is too large for a key")
+    text = text.strip()
+    if not text:
+        raise UsageError(f"{option}: {where} is empty")
+    return text
+
+
 def _settings(args: argparse.Namespace) -> dict[str, str | None]:
-    return {"primary_key_plaintext": args.primary_key_plaintext, "simple_app_id": args.simple_app_id,
-            "simple_api_key": args.simple_api_key, "primary_key_path": args.primary_key_path,
-            "ehsm_url": args.ehsm_url, "ehsm_app_id": args.ehsm_app_id, "ehsm_api_key": args.ehsm_api_key,
-            "data_key_path": getattr(args, "data_key_file", None)}
+    """The key-source settings, each secret read once (a file, stdin, or the
+    deprecated argv form, which warns; else config reads the environment)."""
+    cached = getattr(args, "_bigdl_settings", None)
+    if cached is not None:
+        return dict(cached)
+    out: dict[str, str | None] = {
+        "simple_app_id": args.simple_app_id, "primary_key_path": args.primary_key_path,
+        "ehsm_url": args.ehsm_url, "ehsm_app_id": args.ehsm_app_id,
+        "data_key_path": getattr(args, "data_key_file", None)}
+    for name, (argv_opt, file_opt) in _SECRETS.items():
+        on_argv = getattr(args, argv_opt[2:].replace("-", "_"))
+        from_file = getattr(args, file_opt[2:].replace("-", "_"))
+        if on_argv is not None and from_file is not None:
+            raise UsageError(f"give either {file_opt} or {argv_opt}, not both")
+        if on_argv is not None:
+            sys.stdout.flush()
+            print(f"sealio: warning: {argv_opt} is deprecated: its value is visible to every user in the "
+                  f"process list (/proc/PID/cmdline); use ${ENV[name]} or {file_opt}", file=sys.stderr)
+        out[name] = _read_secret(from_file, file_opt) if from_file is not None else on_argv
+    args._bigdl_settings = out
+    return dict(out)
 
 
 def _key_source(args: argparse.Namespace) -> bigdl.KeySource:
@@ -107,29 +184,56 @@ def _opener(args: argparse.Namespace) -> bigdl.Opener:
         raise UsageError(str(e)) from None
 
 
-def _pairs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
+def _part_files(path: str | Path, follow_symlinks: bool = False) -> list[Path]:
+    """:func:`bigdl.part_files` for the CLI: a tree's links, FIFOs and
+    devices are skipped with a message, not followed or opened."""
+    p = Path(path)
+    if not p.is_dir():
+        return bigdl.part_files(p)
+    return [f for f, rel in walk_tree(p, follow_symlinks)
+            if not any(part.startswith((".", "_")) for part in rel.split("/"))]
+
+
+def _pairs(src: Path, dst: Path, follow_symlinks: bool = False) -> list[tuple[Path, Path]]:
     if src.is_dir():
-        return [(p, dst / p.relative_to(src)) for p in bigdl.part_files(src)]
+        return [(p, dst / p.relative_to(src)) for p in _part_files(src, follow_symlinks)]
     return [(src, dst)]
+
+
+def _open_part(args: argparse.Namespace, p: Path, top: str | Path) -> Any:
+    """A part opened safely (no FIFO, no link swapped in inside a tree)."""
+    return open_source_file(p, follow_symlinks=args.follow_symlinks or p == Path(top))
 
 
 def cmd_decrypt(args: argparse.Namespace) -> int:
     opener = _opener(args)
-    failures, pairs = 0, _pairs(Path(args.src), Path(args.dst))
+    src, dst = Path(args.src), Path(args.dst)
+    failures, pairs = 0, _pairs(src, dst, args.follow_symlinks)
     for s, d in pairs:
-        d.parent.mkdir(parents=True, exist_ok=True)
-        prog = Progress(f"decrypt {s.name}", s.stat().st_size, not args.quiet)
-        tmp = d.with_name(f".{d.name}.sealio-tmp")
+        prog = Progress(f"decrypt {s.name}", 0, False)
+        sink: _AtomicFileSink | None = None
         try:
-            with opener(s) as fin, open(tmp, "wb") as fout:
+            if src.is_dir():
+                prepare_parent(dst, d, args.follow_symlinks)
+            else:
+                d.parent.mkdir(parents=True, exist_ok=True)
+            prog = Progress(f"decrypt {s.name}", s.stat().st_size, not args.quiet)
+            with _open_part(args, s, src) as raw, io.BufferedReader(opener.open_raw(raw, name=str(s)), 1 << 20) as fin:
+                # mkstemp next to the output: O_EXCL, mode 0600, a random name (no planted link followed)
+                sink = _AtomicFileSink(d)
                 while chunk := fin.read(4 << 20):
-                    fout.write(chunk)
+                    sink.write(memoryview(chunk))
                     prog(len(chunk))
-            os.replace(tmp, d)  # plaintext appears only once every MAC checked
+                sink.publish()  # plaintext appears only once every MAC checked
         except (SealioError, OSError, ValueError) as e:
             failures += 1
-            tmp.unlink(missing_ok=True)
+            if sink is not None:
+                sink.abort()
             _report(s, e)
+        except BaseException:
+            if sink is not None:
+                sink.abort()
+            raise
         finally:
             prog.finish()
     _say(args, f"decrypted {len(pairs) - failures} of {len(pairs)} BigDL file(s)")
@@ -141,19 +245,26 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
         raise UsageError("sealio writes BigDL's common format only (--format common)")
     keys = _key_source(args)
     src, dst = Path(args.src), Path(args.dst)
-    files = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src]
+    files = [f for f, _ in walk_tree(src, args.follow_symlinks)] if src.is_dir() else [src]
     outs = [dst / f"{p.relative_to(src)}.cbc" for p in files] if src.is_dir() else [dst]
     for out in outs:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            prepare_parent(dst, out, args.follow_symlinks)
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
     # One data key per call, as BigDL does; part files are streamed (bounded memory) and
     # encrypted side by side (multi-buffer CBC); each output appears atomically.
-    sizes = [p.stat().st_size for p in files]
-    prog = Progress("encrypt", sum(sizes), not args.quiet)
-    handles = [open(p, "rb") for p in files]  # noqa: SIM115 (closed below)
+    handles: list[Any] = []
     try:
-        encrypted_key = streaming.encrypt_parts(list(zip(handles, sizes, outs)), keys, progress=prog)
+        for p in files:
+            handles.append(_open_part(args, p, src))
+        sizes = [os.fstat(h.fileno()).st_size for h in handles]  # of what will be read
+        prog = Progress("encrypt", sum(sizes), not args.quiet)
+        try:
+            encrypted_key = streaming.encrypt_parts(list(zip(handles, sizes, outs)), keys, progress=prog)
+        finally:
+            prog.finish()
     finally:
-        prog.finish()
         for h in handles:
             h.close()
     if src.is_dir() and any(sizes):
@@ -169,11 +280,18 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     if not master:
         raise UsageError("no master key: give --master-key NAME")
     _check_master(kms, master)
-    src = Path(args.src)
-    total = sum(p.stat().st_size for p in bigdl.part_files(src))
+    src, dst = Path(args.src), Path(args.dst)
+    parts = _part_files(src, args.follow_symlinks)
+    total = sum(p.stat().st_size for p in parts)
     prog = Progress("migrate", total, not args.quiet)
+
+    def check(_part: Path, out: Path) -> None:
+        if src.is_dir():
+            prepare_parent(dst, out, args.follow_symlinks)
+
     try:
-        done = bigdl.migrate(src, Path(args.dst), opener, keys=kms, master_key=master, on_bytes=prog)
+        done = bigdl.migrate(src, dst, opener, keys=kms, master_key=master, on_bytes=prog, on_file=check,
+                             parts=parts)
     finally:
         prog.finish()
     _say(args, f"migrated {len(done)} BigDL file(s) to sealed files under master key {master!r}")
@@ -184,11 +302,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """Open each part through the authenticating reader (its MAC pass) and
     say which of BigDL's MAC constructions it carries."""
     opener = _opener(args)
-    parts = bigdl.part_files(args.path)
+    parts = _part_files(args.path, args.follow_symlinks)
     failures = 0
     for p in parts:
         try:
-            with opener.open_raw(p) as r:
+            with _open_part(args, p, args.path) as raw, opener.open_raw(raw, name=str(p)) as r:
                 how = f"{r.mac_variant} MAC" if r.mac_variant else ("empty" if r.size == 0 else "no MAC")
                 _say(args, f"{p}: OK ({r.size} bytes, {how})")
         except (SealioError, OSError) as e:
@@ -226,9 +344,9 @@ def _inspect_one(p: Path, size: int) -> dict[str, Any]:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     rows, failures = [], 0
-    for p in bigdl.part_files(args.path):
-        size = p.stat().st_size
+    for p in _part_files(args.path, args.follow_symlinks):
         try:
+            size = p.stat().st_size
             rows.append(_inspect_one(p, size))
         except (SealioError, OSError) as e:
             failures += 1

@@ -41,6 +41,7 @@ ENV = {
     "ehsm_api_key": "SEALIO_EHSM_API_KEY",
     "data_key_path": "SEALIO_BIGDL_DATA_KEY_PATH",
 }
+_KEY_FILE_MAX = 64 << 10
 _KMS_NAMES = ("primary_key_plaintext", "simple_app_id", "simple_api_key", "ehsm_url")  # any of these names a KMS
 
 
@@ -109,8 +110,12 @@ def load_key_file(path: str | os.PathLike[str]) -> dict[str, str]:
     """Key-source settings from a JSON file: an object whose names are
     :func:`key_source`'s options (and ``data_key_path``)."""
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+        with open(path, "rb") as f:
+            raw = f.read(_KEY_FILE_MAX + 1)
+        if len(raw) > _KEY_FILE_MAX:
+            raise ValueError("too large")
+        doc = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as e:  # incl. JSON depth and integer digit limits
         raise ConfigurationError(f"BigDL key file {path}: cannot read it as JSON ({type(e).__name__})") from None
     if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
         raise ConfigurationError(f"BigDL key file {path}: must be a JSON object of strings")

@@ -12,7 +12,7 @@ import io
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,6 +23,7 @@ from sealio.errors import ConfigurationError, FormatError
 
 FORMATS = ("common", "native", "legacy-2.1", "legacy-2.2")
 _SKIP_PREFIXES = (".", "_")
+META_MAX = 64 << 10  # BigDL's .meta is one short JSON object; anything larger is not one
 
 
 def part_files(path: str | os.PathLike[str]) -> list[Path]:
@@ -43,12 +44,16 @@ def read_meta(directory: str | os.PathLike[str]) -> str | None:
     meta = Path(directory) / ".meta"
     if not meta.is_file():
         return None
-    return parse_meta(meta.read_bytes(), str(meta))
+    with open(meta, "rb") as f:
+        return parse_meta(f.read(META_MAX + 1), str(meta))
 
 
 def parse_meta(raw: bytes, name: str = ".meta") -> str | None:
     """``.meta`` bytes -> its ``encryptedDataKey`` ("" when BigDL had none
-    to record, None for an empty file)."""
+    to record, None for an empty file). Anything hostile (too large, too
+    deep, an integer past Python's digit limit) is a :class:`FormatError`."""
+    if len(raw) > META_MAX:
+        raise FormatError(f"{name}: larger than {META_MAX} bytes, not a BigDL .meta")
     try:
         text = raw.decode("utf-8").strip()
     except UnicodeDecodeError:
@@ -57,8 +62,8 @@ def parse_meta(raw: bytes, name: str = ".meta") -> str | None:
         return None
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError:
-        raise FormatError(f"{name}: not JSON") from None
+    except (ValueError, RecursionError):  # JSONDecodeError, int digit limit, nesting depth
+        raise FormatError(f"{name}: not JSON (or nested or sized beyond any BigDL .meta)") from None
     for k, v in doc.items() if isinstance(doc, dict) else ():
         if k.lower() == "encrypteddatakey" and isinstance(v, str):
             return v
@@ -66,9 +71,19 @@ def parse_meta(raw: bytes, name: str = ".meta") -> str | None:
 
 
 def write_meta(directory: str | os.PathLike[str], encrypted_data_key: str) -> None:
-    """As BigDL's Jackson pretty printer writes it."""
-    Path(directory, ".meta").write_text(
-        '{\n  "encryptedDataKey" : ' + json.dumps(encrypted_data_key) + "\n}\n", encoding="utf-8")
+    """As BigDL's Jackson pretty printer writes it; published atomically
+    (a new exclusive temporary file renamed over ``.meta``, never written
+    through a link planted there)."""
+    from sealio.streams import _AtomicFileSink
+
+    body = ('{\n  "encryptedDataKey" : ' + json.dumps(encrypted_data_key) + "\n}\n").encode("utf-8")
+    sink = _AtomicFileSink(Path(directory, ".meta"))
+    try:
+        sink.write(memoryview(body))
+        sink.publish()
+    except BaseException:
+        sink.abort()
+        raise
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
@@ -224,23 +239,26 @@ def read_csv_table(path: str | os.PathLike[str], opener: Opener, **read_options:
 
 def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], opener: Opener, *, keys: Any,
             master_key: str | None = None, on_bytes: Callable[[int], None] | None = None,
-            on_file: Callable[[Path, Path], None] | None = None) -> list[Path]:
+            on_file: Callable[[Path, Path], None] | None = None,
+            parts: Sequence[Path] | None = None) -> list[Path]:
     """Re-encrypt every BigDL part under ``src`` into a sealed file under
     ``dst`` (same relative names), streaming in constant memory; each part's
     MAC is verified before a byte of it is written, and each sealed file
     appears atomically. Parquet parts that BigDL encrypted with PME become
-    sealed plain Parquet, one row group at a time."""
+    sealed plain Parquet, one row group at a time. ``on_file(part, out)``
+    runs before anything is created for ``out`` (it may refuse by raising);
+    ``parts`` replaces :func:`part_files` (e.g. a walk that skips links)."""
     import sealio
     from sealio.bigdl import parquet as bigdl_parquet
 
     src_p, dst_p = Path(src), Path(dst)
     written = []
-    for part in part_files(src_p):
+    for part in part_files(src_p) if parts is None else parts:
         rel = part.relative_to(src_p) if src_p.is_dir() else Path(part.name)
         out = dst_p / rel if src_p.is_dir() else dst_p
-        out.parent.mkdir(parents=True, exist_ok=True)
         if on_file:
             on_file(part, out)
+        out.parent.mkdir(parents=True, exist_ok=True)
         if part.stat().st_size and bigdl_parquet.is_pme(part):
             key = _pme_key(opener, part)
             with sealio.open(out, "wb", keys=keys, master_key=master_key) as fout:
