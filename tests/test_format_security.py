@@ -305,3 +305,132 @@ def test_temporary_file_is_private_and_exclusive(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.lstat(tmp_file).st_mode) == 0o600
     w.abort()
     assert not list(tmp_path.iterdir())
+
+
+# ------------------------------------------------ key commitment (item 8)
+
+VECTOR_DIR = Path(__file__).resolve().parent / "data" / "format"
+
+
+def _vector(name: str) -> dict:
+    import json
+
+    return json.loads((VECTOR_DIR / f"{name}.json").read_text(encoding="utf-8"))
+
+
+class CountingKms(sealref.DeterministicKms):
+    """The deterministic test KMS, counting unwrap calls."""
+
+    def __init__(self) -> None:
+        self.unwraps = 0
+
+    def unwrap_key(self, wrapped_key: str, master_key_identifier: str) -> bytes:
+        self.unwraps += 1
+        return super().unwrap_key(wrapped_key, master_key_identifier)
+
+
+def test_sealio_writes_committed_headers() -> None:
+    data = seal_bytes(b"hello")
+    h = H.parse(data)
+    assert h.version_string == "1.1" and h.committed and data[H.OFF_MINOR] == 1
+    p, _ = sealref.open_header(data, KMS, require_commitment=True)  # the reference agrees
+    assert p.minor == 1 and p.commitment == h.commitment
+    info = streams.inspect(io.BytesIO(data))
+    assert (info["format_version"], info["format_minor_version"], info["format"], info["key_commitment"]) \
+        == (1, 1, "1.1", True)
+
+
+def test_altered_commitment_refused_before_any_segment() -> None:
+    """Commitment changed and the header MAC recomputed with the right key
+    (what only a key holder can do): refused at the commitment, before the
+    MAC is trusted and before any segment is read; the segments here are
+    garbage, so a segment decryption would have failed differently."""
+    data = seal_bytes(os.urandom(3 * SEG + 10))
+    mgr = sealio.KeyManager(KMS)
+    dek = mgr.unwrap_dek(H.parse(data))
+    bad = bytearray(data)
+    bad[H.OFF_COMMIT] ^= 0x40
+    forged = sealref.remac(bytes(bad), dek)
+    assert forged[H.OFF_MAC:H.HEADER_SIZE] != data[H.OFF_MAC:H.HEADER_SIZE]
+    with pytest.raises(sealref.RefError, match="commitment"):
+        sealref.unseal(forged, KMS)
+    garbage = forged[:H.HEADER_SIZE] + os.urandom(len(data) - H.HEADER_SIZE)
+    for d in (forged, garbage):
+        with pytest.raises(sealio.IntegrityError, match="key commitment does not match"):
+            sealio.open(io.BytesIO(d), "rb", keys=KMS)
+    with pytest.raises(sealio.IntegrityError, match="key commitment"):
+        mgr.open_header(forged[:H.HEADER_SIZE], None)  # no segment even given
+
+
+@pytest.mark.parametrize("name", ["60-v11-commitment-flip", "61-v11-commitment-forged",
+                                  "62-v11-commitment-other-dek", "65-v10-upgrade-1.1", "66-v11-wrong-aad"])
+def test_commitment_vectors_fail_at_the_commitment(name: str) -> None:
+    v = _vector(name)
+    data, aad = bytes.fromhex(v["file"]), bytes.fromhex(v["read_aad"])
+    with pytest.raises(sealio.IntegrityError, match="key commitment does not match"):
+        sealio.open(io.BytesIO(data), "rb", keys=sealio.KeyManager(KMS), aad=aad)
+
+
+def test_version_1_0_reads_by_default_and_is_refused_under_strict(tmp_path: Path) -> None:
+    v = _vector("05-aad-multi")
+    data, aad, pt = bytes.fromhex(v["file"]), bytes.fromhex(v["read_aad"]), bytes.fromhex(v["plaintext"])
+    with sealio.open(io.BytesIO(data), "rb", keys=sealio.KeyManager(KMS), aad=aad) as r:
+        assert r.read() == pt
+    kms = CountingKms()
+    with pytest.raises(sealio.UnsupportedFormatError, match="1.0 has no key commitment"):
+        sealio.open(io.BytesIO(data), "rb", keys=sealio.KeyManager(kms), aad=aad, require_commitment=True)
+    with pytest.raises(sealio.UnsupportedFormatError, match="require_commitment"):
+        streams.SealedReader(io.BytesIO(data), sealio.KeyManager(kms), aad=aad, require_commitment=True)
+    assert kms.unwraps == 0  # refused before any KMS call
+    p = tmp_path / "old.sealed"
+    p.write_bytes(data)
+    with pytest.raises(sealio.UnsupportedFormatError):
+        sealio.rewrap(p, sealio.KeyManager(kms), aad=aad, require_commitment=True)
+    assert p.read_bytes() == data
+    with pytest.raises(TypeError):
+        streams.SealedReader(io.BytesIO(data), KMS, aad=aad, require_commitment="yes")  # type: ignore[arg-type]
+    info = streams.inspect(io.BytesIO(data))
+    assert (info["format"], info["key_commitment"]) == ("1.0", False)
+
+
+def test_strict_reader_reads_version_1_1() -> None:
+    pt = os.urandom(2 * SEG + 5)
+    with sealio.open(io.BytesIO(seal_bytes(pt)), "rb", keys=KMS, require_commitment=True) as r:
+        assert r.read() == pt
+    with sealio.open(io.BytesIO(seal_bytes(b"t\n")), "r", keys=KMS, require_commitment=True) as t:
+        assert t.read() == "t\n"
+
+
+def test_rewrap_keeps_the_minor_version(tmp_path: Path) -> None:
+    kr = sealio.LocalKeyring.create(tmp_path / "k.json")
+    kr.generate("main")
+    kr.generate("second")
+    new = tmp_path / "new.sealed"
+    with sealio.open(new, "wb", keys=kr, master_key="main", aad=b"a") as w:
+        w.write(b"committed")
+    before = H.parse(new.read_bytes())
+    sealio.rewrap(new, kr, new_master_key="second", aad=b"a", require_commitment=True)
+    after = H.parse(new.read_bytes())
+    assert after.committed and after.commitment == before.commitment and after.master_key_id == "second"
+    with sealio.open(new, "rb", keys=kr, aad=b"a", require_commitment=True) as r:
+        assert r.read() == b"committed"
+    # a 1.0 file (written by the reference) stays 1.0: upgrading would change K_seg
+    old = tmp_path / "old.sealed"
+    inp = sealref.FileInputs(dek=os.urandom(32), kek=os.urandom(32), kek_id=os.urandom(16),
+                             salt=os.urandom(32), nonce_prefix=os.urandom(7), dek_nonce=os.urandom(12),
+                             master_key_id="m", minor=0)
+    old.write_bytes(sealref.seal(b"legacy" * 1000, inp, KMS))
+    sealio.rewrap(old, KMS)
+    assert H.parse(old.read_bytes()).minor_version == 0
+    assert sealref.unseal(old.read_bytes(), KMS) == b"legacy" * 1000
+
+
+def test_writer_kek_is_replaced_after_kek_max_wraps() -> None:
+    """A random 96-bit DEK nonce allows 2**32 wraps per KEK; the manager
+    replaces the KEK after ``kek_max_wraps`` (shrunk here to see it)."""
+    mgr = sealio.KeyManager(KMS)
+    mgr.kek_max_wraps = 3
+    ids = [mgr.seal_header("m", 12, None)[0].kek_id for _ in range(7)]
+    assert ids[0] == ids[1] == ids[2] != ids[3]
+    assert ids[3] == ids[4] == ids[5] != ids[6]
+    assert len(set(ids)) == 3
