@@ -73,6 +73,7 @@
  * Licensed under the Apache License, Version 2.0.
  */
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <immintrin.h>
 
@@ -86,14 +87,6 @@
 #define BLK 16
 
 /* ---------------------------------------------------------------- helpers */
-
-/* 1 if [a, a+alen) and [b, b+blen) overlap without being the same start. */
-static int partial_overlap(const void *a, size_t alen, const void *b,
-                           size_t blen) {
-    const uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
-    if (x == y || alen == 0 || blen == 0) return 0;
-    return x < y ? y - x < alen : x - y < blen;
-}
 
 /* Padded ciphertext length, or 0 on overflow. */
 static size_t padded_len(size_t len) {
@@ -308,13 +301,21 @@ static int valid_ctx(const sealio_cbc *ctx) {
             ctx->enc.rounds == 14);
 }
 
-/* Common checks: context, IV, buffers present for their lengths. */
+/*
+ * Common checks: context, IV, buffers present for their lengths; out may
+ * alias in only exactly and must not touch the IV. SEALIO_OK,
+ * SEALIO_ERR_ARG or SEALIO_ERR_OVERLAP.
+ */
 static int check_io(const sealio_cbc *ctx, const uint8_t *iv,
                     const uint8_t *in, size_t in_len, const uint8_t *out,
                     size_t out_len) {
-    if (!valid_ctx(ctx) || iv == NULL) return 0;
-    if ((in == NULL && in_len) || (out == NULL && out_len)) return 0;
-    return !partial_overlap(in, in_len, out, out_len);
+    if (!valid_ctx(ctx) || iv == NULL) return SEALIO_ERR_ARG;
+    if (!sealio_range_ok(in, in_len) || !sealio_range_ok(out, out_len))
+        return SEALIO_ERR_ARG;
+    if (sealio_bad_overlap(out, out_len, in, in_len) ||
+        sealio_overlaps(out, out_len, iv, BLK))
+        return SEALIO_ERR_OVERLAP;
+    return SEALIO_OK;
 }
 
 static void decrypt_blocks(const sealio_cbc *ctx, const uint8_t *iv,
@@ -328,16 +329,18 @@ static void decrypt_blocks(const sealio_cbc *ctx, const uint8_t *iv,
 
 int sealio_cbc_encrypt(const sealio_cbc *ctx, const uint8_t *iv,
                        const uint8_t *in, size_t len, uint8_t *out) {
-    if (len % BLK || !check_io(ctx, iv, in, len, out, len))
-        return SEALIO_ERR_ARG;
+    if (len % BLK) return SEALIO_ERR_ARG;
+    const int rc = check_io(ctx, iv, in, len, out, len);
+    if (rc != SEALIO_OK) return rc;
     sealio_cbc_enc_aesni(&ctx->enc, iv, in, len, out);
     return SEALIO_OK;
 }
 
 int sealio_cbc_decrypt(const sealio_cbc *ctx, const uint8_t *iv,
                        const uint8_t *in, size_t len, uint8_t *out) {
-    if (len % BLK || !check_io(ctx, iv, in, len, out, len))
-        return SEALIO_ERR_ARG;
+    if (len % BLK) return SEALIO_ERR_ARG;
+    const int rc = check_io(ctx, iv, in, len, out, len);
+    if (rc != SEALIO_OK) return rc;
     decrypt_blocks(ctx, iv, in, len, out);
     return SEALIO_OK;
 }
@@ -346,9 +349,9 @@ int sealio_cbc_encrypt_pad(const sealio_cbc *ctx, const uint8_t *iv,
                            const uint8_t *in, size_t len, uint8_t *out,
                            size_t out_cap, size_t *out_len) {
     const size_t total = padded_len(len);
-    if (out_len == NULL || total == 0 || out_cap < total ||
-        !check_io(ctx, iv, in, len, out, total))
-        return SEALIO_ERR_ARG;
+    if (out_len == NULL || total == 0 || out_cap < total) return SEALIO_ERR_ARG;
+    const int rc = check_io(ctx, iv, in, len, out, total);
+    if (rc != SEALIO_OK) return rc;
     const size_t full = len / BLK * BLK;
     _Alignas(16) uint8_t last[BLK];
     /* Read the tail before any output is written (in may equal out). */
@@ -391,9 +394,10 @@ static uint32_t pkcs7_pad_len(const uint8_t blk[BLK]) {
 int sealio_cbc_decrypt_pad(const sealio_cbc *ctx, const uint8_t *iv,
                            const uint8_t *in, size_t len, uint8_t *out,
                            size_t out_cap, size_t *out_len) {
-    if (out_len == NULL || len == 0 || len % BLK || out_cap < len ||
-        !check_io(ctx, iv, in, len, out, len))
+    if (out_len == NULL || len == 0 || len % BLK || out_cap < len)
         return SEALIO_ERR_ARG;
+    const int rc = check_io(ctx, iv, in, len, out, len);
+    if (rc != SEALIO_OK) return rc;
     decrypt_blocks(ctx, iv, in, len, out);
     const uint32_t p = pkcs7_pad_len(out + len - BLK);
     if (p == 0) {
@@ -723,34 +727,97 @@ static void mb_pass(mb_pass_state *q, mb_kernel_fn *kern) {
     }
 }
 
+/* Bytes job i writes. */
+static size_t mb_out_len(const sealio_cbc_job *jb, int pad) {
+    return pad ? padded_len(jb->len) : jb->len;
+}
+
+/* Output ranges sorted by address, for the cross-job overlap check. */
+typedef struct mb_range {
+    uintptr_t lo, hi; /* [lo, hi) */
+    size_t job;
+} mb_range;
+
+static int mb_range_cmp(const void *a, const void *b) {
+    const uintptr_t x = ((const mb_range *)a)->lo, y = ((const mb_range *)b)->lo;
+    return (x > y) - (x < y);
+}
+
+/*
+ * 1 if [p, p+len) of job `job` (its input when `is_in`, else its IV)
+ * meets an output other than its own output starting at the same address
+ * (for the input). r[0..n) is sorted and pairwise disjoint.
+ */
+static int mb_hits_output(const mb_range *r, size_t n, const uint8_t *p,
+                          size_t len, size_t job, int is_in) {
+    if (p == NULL || len == 0) return 0;
+    const uintptr_t lo = (uintptr_t)p, hi = lo + len;
+    size_t a = 0, b = n; /* first range with hi > lo */
+    while (a < b) {
+        const size_t m = a + (b - a) / 2;
+        if (r[m].hi > lo) b = m; else a = m + 1;
+    }
+    for (; a < n && r[a].lo < hi; a++)
+        if (!(is_in && r[a].job == job && r[a].lo == lo)) return 1;
+    return 0;
+}
+
+/*
+ * Lanes interleave the jobs, so one job's output must not overlap another
+ * job's input, IV or output: SEALIO_OK, SEALIO_ERR_OVERLAP or
+ * SEALIO_ERR_NOMEM. O(n log n): outputs sorted, inputs searched.
+ */
+static int mb_check_cross(const sealio_cbc_job *jobs, size_t n, int pad) {
+    if (n < 2) return SEALIO_OK;
+    if (n > SIZE_MAX / sizeof(mb_range)) return SEALIO_ERR_NOMEM;
+    mb_range *r = malloc(n * sizeof *r);
+    if (r == NULL) return SEALIO_ERR_NOMEM;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        const size_t len = mb_out_len(&jobs[i], pad);
+        if (len == 0) continue;
+        r[m].lo = (uintptr_t)jobs[i].out;
+        r[m].hi = r[m].lo + len;
+        r[m].job = i;
+        m++;
+    }
+    qsort(r, m, sizeof *r, mb_range_cmp);
+    int rc = SEALIO_OK;
+    for (size_t i = 1; i < m && rc == SEALIO_OK; i++)
+        if (r[i].lo < r[i - 1].hi) rc = SEALIO_ERR_OVERLAP;
+    for (size_t i = 0; i < n && rc == SEALIO_OK; i++)
+        if (mb_hits_output(r, m, jobs[i].in, jobs[i].len, i, 1) ||
+            mb_hits_output(r, m, jobs[i].iv, BLK, i, 0))
+            rc = SEALIO_ERR_OVERLAP;
+    free(r);
+    return rc;
+}
+
 /* All checks before anything is written; *all_vaes set if VAES may run. */
 static int mb_validate(const sealio_cbc_job *jobs, size_t n, int pad,
                        int *all_vaes) {
     int vaes = 1;
     for (size_t i = 0; i < n; i++) {
         const sealio_cbc_job *jb = &jobs[i];
-        size_t need = jb->len;
-        if (pad) {
-            need = padded_len(jb->len);
-            if (need == 0) return 0;
-        } else if (jb->len % BLK) {
-            return 0;
-        }
-        if (jb->out_cap < need ||
-            !check_io(jb->ctx, jb->iv, jb->in, jb->len, jb->out, need))
-            return 0;
+        if (!pad && jb->len % BLK) return SEALIO_ERR_ARG;
+        const size_t need = mb_out_len(jb, pad);
+        if (pad && need == 0) return SEALIO_ERR_ARG;
+        if (jb->out_cap < need) return SEALIO_ERR_ARG;
+        const int rc = check_io(jb->ctx, jb->iv, jb->in, jb->len, jb->out, need);
+        if (rc != SEALIO_OK) return rc;
         vaes &= jb->ctx->kernel == SEALIO_KERNEL_VAES;
     }
     *all_vaes = vaes;
-    return 1;
+    return mb_check_cross(jobs, n, pad);
 }
 
 int sealio_cbc_encrypt_multi(sealio_cbc_job *jobs, size_t n_jobs, int pad) {
     if (n_jobs == 0) return SEALIO_OK;
     int vaes = 0;
     pad = pad != 0;
-    if (jobs == NULL || !mb_validate(jobs, n_jobs, pad, &vaes))
-        return SEALIO_ERR_ARG;
+    if (jobs == NULL) return SEALIO_ERR_ARG;
+    const int rc = mb_validate(jobs, n_jobs, pad, &vaes);
+    if (rc != SEALIO_OK) return rc;
     mb_state s;
     /* Idle lanes read the sink and may run with never-set keys: define all. */
     memset(&s, 0, sizeof s);

@@ -14,7 +14,7 @@ from cffi import FFI
 HERE = pathlib.Path(__file__).resolve().parent
 
 CDEF = """
-#define SEALIO_ABI_VERSION 1
+#define SEALIO_ABI_VERSION 2
 #define SEALIO_GCM_NONCE_BYTES 12
 #define SEALIO_GCM_TAG_BYTES 16
 #define SEALIO_STREAM_PREFIX_BYTES 7
@@ -25,6 +25,7 @@ CDEF = """
 #define SEALIO_ERR_UNSUPPORTED -4
 #define SEALIO_ERR_NOMEM -5
 #define SEALIO_ERR_THREAD -6
+#define SEALIO_ERR_OVERLAP -7
 #define SEALIO_KERNEL_AUTO 0
 #define SEALIO_KERNEL_AESNI 1
 #define SEALIO_KERNEL_VAES 2
@@ -40,6 +41,7 @@ sealio_gcm *sealio_gcm_new(const uint8_t *key, size_t key_len, int kernel,
                            int *status);
 void sealio_gcm_free(sealio_gcm *ctx);
 int sealio_gcm_kernel(const sealio_gcm *ctx);
+int sealio_contexts_dontdump(void);
 int sealio_gcm_encrypt(const sealio_gcm *ctx, const uint8_t *nonce,
                        const uint8_t *aad, size_t aad_len, const uint8_t *in,
                        size_t len, uint8_t *out, uint8_t *tag);

@@ -38,13 +38,31 @@ void sealio_gcm_free(sealio_gcm *ctx) { sealio_free_wiped(ctx, sizeof *ctx); }
 
 int sealio_gcm_kernel(const sealio_gcm *ctx) { return ctx ? ctx->kernel : 0; }
 
+/* SEALIO_OK, SEALIO_ERR_ARG or SEALIO_ERR_OVERLAP for one message. */
 static int check_message(const sealio_gcm *ctx, const uint8_t *nonce,
                          const uint8_t *aad, size_t aad_len, const uint8_t *in,
-                         size_t len, const uint8_t *out, const uint8_t *tag) {
-    if (ctx == NULL || nonce == NULL || tag == NULL) return 0;
-    if ((aad == NULL && aad_len) || (uint64_t)aad_len > MAX_AAD_BYTES) return 0;
-    if ((in == NULL || out == NULL) && len) return 0;
-    return (uint64_t)len <= SEALIO_GCM_MAX_BYTES;
+                         size_t len, const uint8_t *out, const uint8_t *tag,
+                         int decrypt) {
+    if (ctx == NULL || nonce == NULL || tag == NULL) return SEALIO_ERR_ARG;
+    if ((aad == NULL && aad_len) || (uint64_t)aad_len > MAX_AAD_BYTES)
+        return SEALIO_ERR_ARG;
+    if ((uint64_t)len > SEALIO_GCM_MAX_BYTES) return SEALIO_ERR_ARG;
+    if (!sealio_range_ok(in, len) || !sealio_range_ok(out, len) ||
+        !sealio_range_ok(aad, aad_len))
+        return SEALIO_ERR_ARG;
+    /* out may only alias in exactly; it must not touch nonce, AAD or tag. */
+    if (sealio_bad_overlap(out, len, in, len) ||
+        sealio_overlaps(out, len, nonce, SEALIO_GCM_NONCE_BYTES) ||
+        sealio_overlaps(out, len, aad, aad_len) ||
+        sealio_overlaps(out, len, tag, SEALIO_GCM_TAG_BYTES))
+        return SEALIO_ERR_OVERLAP;
+    /* An output tag must not overwrite what is still to be read. */
+    if (!decrypt && (sealio_overlaps(tag, SEALIO_GCM_TAG_BYTES, in, len) ||
+                     sealio_overlaps(tag, SEALIO_GCM_TAG_BYTES, nonce,
+                                     SEALIO_GCM_NONCE_BYTES) ||
+                     sealio_overlaps(tag, SEALIO_GCM_TAG_BYTES, aad, aad_len)))
+        return SEALIO_ERR_OVERLAP;
+    return SEALIO_OK;
 }
 
 static void make_j0(uint8_t j0[16], const uint8_t *nonce) {
@@ -55,8 +73,8 @@ static void make_j0(uint8_t j0[16], const uint8_t *nonce) {
 int sealio_gcm_encrypt(const sealio_gcm *ctx, const uint8_t *nonce,
                        const uint8_t *aad, size_t aad_len, const uint8_t *in,
                        size_t len, uint8_t *out, uint8_t *tag) {
-    if (!check_message(ctx, nonce, aad, aad_len, in, len, out, tag))
-        return SEALIO_ERR_ARG;
+    const int rc = check_message(ctx, nonce, aad, aad_len, in, len, out, tag, 0);
+    if (rc != SEALIO_OK) return rc;
     uint8_t j0[16];
     make_j0(j0, nonce);
     kernel_fn(ctx->kernel)(ctx, j0, aad, aad_len, in, len, out, tag, 0);
@@ -66,11 +84,11 @@ int sealio_gcm_encrypt(const sealio_gcm *ctx, const uint8_t *nonce,
 int sealio_gcm_decrypt(const sealio_gcm *ctx, const uint8_t *nonce,
                        const uint8_t *aad, size_t aad_len, const uint8_t *in,
                        size_t len, const uint8_t *tag, uint8_t *out) {
-    if (!check_message(ctx, nonce, aad, aad_len, in, len, out, tag))
-        return SEALIO_ERR_ARG;
+    const int rc = check_message(ctx, nonce, aad, aad_len, in, len, out, tag, 1);
+    if (rc != SEALIO_OK) return rc;
     uint8_t j0[16], expect[16], given[16];
     make_j0(j0, nonce);
-    memcpy(given, tag, sizeof given); /* tag may live inside `out` */
+    memcpy(given, tag, sizeof given);
     kernel_fn(ctx->kernel)(ctx, j0, aad, aad_len, in, len, out, expect, 1);
     const int ok = sealio_ct_equal(expect, given, sizeof expect);
     sealio_wipe(expect, sizeof expect);
@@ -172,19 +190,85 @@ static size_t run_parallel(seg_job *tmpl) {
     return bad;
 }
 
+/*
+ * Checks shared by both batch calls: SEALIO_OK, SEALIO_ERR_ARG or
+ * SEALIO_ERR_OVERLAP. `out_len` is the range the call writes; out may
+ * alias `in` only exactly, and touches no nonce, prefix or AAD byte.
+ */
 static int check_segments(const sealio_gcm *ctx, const sealio_segments *p,
                           const uint8_t *in, size_t in_len, const uint8_t *out,
-                          size_t count) {
-    if (ctx == NULL || p == NULL || out == NULL) return 0;
-    if (p->segment_size == 0 || p->segment_size > SEALIO_GCM_MAX_BYTES) return 0;
+                          size_t out_len, size_t count) {
+    if (ctx == NULL || p == NULL || out == NULL) return SEALIO_ERR_ARG;
+    if (p->segment_size == 0 || p->segment_size > SEALIO_GCM_MAX_BYTES)
+        return SEALIO_ERR_ARG;
     if ((p->aad == NULL && p->aad_len) || (uint64_t)p->aad_len > MAX_AAD_BYTES)
-        return 0;
-    if (in == NULL && in_len) return 0;
+        return SEALIO_ERR_ARG;
+    if (!sealio_range_ok(in, in_len) || !sealio_range_ok(out, out_len) ||
+        !sealio_range_ok(p->aad, p->aad_len))
+        return SEALIO_ERR_ARG;
     if (p->nonces == NULL) {
-        if (p->prefix == NULL) return 0;
-        if ((uint64_t)p->first_index + count - 1 > UINT32_MAX) return 0;
+        if (p->prefix == NULL) return SEALIO_ERR_ARG;
+        if ((uint64_t)p->first_index + count - 1 > UINT32_MAX) return SEALIO_ERR_ARG;
+    } else if (count > SIZE_MAX / SEALIO_GCM_NONCE_BYTES) {
+        return SEALIO_ERR_ARG;
     }
-    return 1;
+    if (sealio_bad_overlap(out, out_len, in, in_len) ||
+        sealio_overlaps(out, out_len, p->aad, p->aad_len) ||
+        sealio_overlaps(out, out_len, p->prefix,
+                        p->nonces ? 0 : SEALIO_STREAM_PREFIX_BYTES) ||
+        sealio_overlaps(out, out_len, p->nonces,
+                        p->nonces ? count * SEALIO_GCM_NONCE_BYTES : 0))
+        return SEALIO_ERR_OVERLAP;
+    return SEALIO_OK;
+}
+
+/*
+ * Sealing in place: segment i's output starts 16*i bytes after its input,
+ * over the start of segment i+1's input. Going from the last segment back,
+ * each segment is moved to its output place (over inputs already sealed)
+ * and encrypted there exactly in place.
+ */
+static void seal_in_place(const seg_job *job) {
+    const sealio_segments *p = job->p;
+    const size_t seg = p->segment_size, sealed = seg + SEALIO_GCM_TAG_BYTES;
+    gcm_kernel_fn *fn = kernel_fn(job->ctx->kernel);
+    for (size_t i = job->count; i-- > 0;) {
+        const size_t plen = i + 1 < job->count ? seg : job->plain_len - i * seg;
+        uint8_t j0[16], nonce[12];
+        uint8_t *dst = job->out + i * sealed;
+        segment_nonce(p, i, job->count, nonce);
+        make_j0(j0, nonce);
+        memmove(dst, job->in + i * seg, plen);
+        fn(job->ctx, j0, p->aad, p->aad_len, dst, plen, dst, dst + plen, 0);
+    }
+}
+
+/*
+ * Opening in place: from the first segment forward, each segment is
+ * decrypted exactly in place and its plaintext moved down to its output
+ * place (over ciphertext already opened). Returns the failing segment, or
+ * SIZE_MAX; a failing segment's plaintext is wiped where it was decrypted.
+ */
+static size_t open_in_place(const seg_job *job) {
+    const sealio_segments *p = job->p;
+    const size_t seg = p->segment_size, sealed = seg + SEALIO_GCM_TAG_BYTES;
+    gcm_kernel_fn *fn = kernel_fn(job->ctx->kernel);
+    uint8_t *buf = job->out;
+    for (size_t i = 0; i < job->count; i++) {
+        const size_t plen = i + 1 < job->count ? seg : job->plain_len - i * seg;
+        uint8_t j0[16], nonce[12], tag[16], given[16];
+        uint8_t *src = buf + i * sealed;
+        segment_nonce(p, i, job->count, nonce);
+        make_j0(j0, nonce);
+        memcpy(given, src + plen, sizeof given);
+        fn(job->ctx, j0, p->aad, p->aad_len, src, plen, src, tag, 1);
+        if (!sealio_ct_equal(tag, given, sizeof tag)) {
+            sealio_wipe(src, plen);
+            return i;
+        }
+        memmove(buf + i * seg, src, plen);
+    }
+    return SIZE_MAX;
 }
 
 int sealio_gcm_seal_segments(const sealio_gcm *ctx, const sealio_segments *p,
@@ -195,13 +279,16 @@ int sealio_gcm_seal_segments(const sealio_gcm *ctx, const sealio_segments *p,
     size_t count = plain_len / seg + (plain_len % seg != 0);
     if (count == 0) count = 1;
     const size_t need = sealio_segments_sealed_len(plain_len, seg);
-    if (!check_segments(ctx, p, in, plain_len, out, count) || need == 0 ||
-        out_cap < need)
-        return SEALIO_ERR_ARG;
+    if (need == 0 || out_cap < need) return SEALIO_ERR_ARG;
+    const int rc = check_segments(ctx, p, in, plain_len, out, need, count);
+    if (rc != SEALIO_OK) return rc;
     if (!p->final && (plain_len == 0 || plain_len % seg != 0))
         return SEALIO_ERR_ARG;
     seg_job job = {ctx, p, in, out, count, plain_len, 0, count, 0, SIZE_MAX};
-    run_parallel(&job);
+    if (in == out)
+        seal_in_place(&job);
+    else
+        run_parallel(&job);
     return SEALIO_OK;
 }
 
@@ -219,10 +306,11 @@ int sealio_gcm_open_segments(const sealio_gcm *ctx, const sealio_segments *p,
     if (tail < SEALIO_GCM_TAG_BYTES || (!p->final && tail != sealed))
         return SEALIO_ERR_ARG;
     const size_t plen = in_len - count * SEALIO_GCM_TAG_BYTES;
-    if (!check_segments(ctx, p, in, in_len, out, count) || out_cap < plen)
-        return SEALIO_ERR_ARG;
+    if (out_cap < plen) return SEALIO_ERR_ARG;
+    const int rc = check_segments(ctx, p, in, in_len, out, plen, count);
+    if (rc != SEALIO_OK) return rc;
     seg_job job = {ctx, p, in, out, count, plen, 0, count, 1, SIZE_MAX};
-    const size_t bad = run_parallel(&job);
+    const size_t bad = in == out ? open_in_place(&job) : run_parallel(&job);
     if (bad != SIZE_MAX) {
         sealio_wipe(out, plen);
         *plain_len = 0;

@@ -48,9 +48,21 @@ int sealio_kernel_resolve(int kernel);
 /* Constant-time equality of two byte strings: 1 if equal. */
 int sealio_ct_equal(const uint8_t *a, const uint8_t *b, size_t len);
 
-/* Aligned allocation for contexts; freed with sealio_free_wiped. */
+/*
+ * Zeroed, page-aligned allocation for key contexts, on pages of their own
+ * that are excluded from core dumps where the OS allows (see util.c);
+ * freed (wiped first) with sealio_free_wiped and the same size.
+ */
 void *sealio_alloc_aligned(size_t size);
 void sealio_free_wiped(void *p, size_t size);
+
+/* 1 if [p, p+len) is empty or a range of addresses that does not wrap. */
+int sealio_range_ok(const void *p, size_t len);
+/* 1 if [a, a+alen) and [b, b+blen) share a byte (empty ranges never do). */
+int sealio_overlaps(const void *a, size_t alen, const void *b, size_t blen);
+/* 1 if an output overlaps an input other than by starting at its address. */
+int sealio_bad_overlap(const void *out, size_t out_len, const void *in,
+                       size_t in_len);
 
 /*
  * The shared start of every keyed constructor: check the key length,

@@ -6,9 +6,12 @@
  *   - No global mutable state apart from the one-time CPU probe: every call is
  *     thread-safe, and callers (the cffi binding) run them without the GIL.
  *   - Lengths are explicit size_t; a NULL pointer is allowed only with length 0.
- *   - Output buffers may equal the input buffer (in-place) but must not
- *     partially overlap it.
- *   - Key contexts are opaque, 64-byte aligned, and wiped when freed.
+ *   - An output buffer may start at the same address as the input it
+ *     replaces (exact in-place); any other overlap of an output with an
+ *     input (data, AAD, nonce, IV, tag, prefix) or with another output is
+ *     refused with SEALIO_ERR_OVERLAP before anything is written.
+ *   - Key contexts are opaque, page-aligned, excluded from core dumps
+ *     where the OS allows (Linux: MADV_DONTDUMP), and wiped when freed.
  *   - Failing decryptions (bad tag, bad padding) zero the whole output range
  *     before returning, so no unauthenticated plaintext is released.
  *
@@ -31,7 +34,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a declaration below changes; the binding checks it. */
-#define SEALIO_ABI_VERSION 1
+#define SEALIO_ABI_VERSION 2
 #define SEALIO_AES_BLOCK_BYTES 16
 #define SEALIO_GCM_NONCE_BYTES 12
 #define SEALIO_GCM_TAG_BYTES 16
@@ -47,7 +50,8 @@ enum {
     SEALIO_ERR_ARG = -3,         /* bad length, NULL pointer, overflow */
     SEALIO_ERR_UNSUPPORTED = -4, /* kernel not available on this CPU */
     SEALIO_ERR_NOMEM = -5,
-    SEALIO_ERR_THREAD = -6       /* could not start a worker thread */
+    SEALIO_ERR_THREAD = -6,      /* could not start a worker thread */
+    SEALIO_ERR_OVERLAP = -7      /* buffers overlap other than exactly in place */
 };
 
 /* Kernels; SEALIO_KERNEL_AUTO picks the best the CPU supports. */
@@ -96,6 +100,12 @@ sealio_gcm *sealio_gcm_new(const uint8_t *key, size_t key_len, int kernel,
 void sealio_gcm_free(sealio_gcm *ctx);
 /* The kernel the context runs. */
 int sealio_gcm_kernel(const sealio_gcm *ctx);
+/*
+ * 1 if this build asks the OS to leave key contexts out of core dumps
+ * (Linux: MADV_DONTDUMP on their pages), else 0. The request may still
+ * fail at run time (old kernel); contexts work either way.
+ */
+int sealio_contexts_dontdump(void);
 
 /*
  * One-shot GCM with a 12-byte nonce. `len` <= SEALIO_GCM_MAX_BYTES.
@@ -125,7 +135,10 @@ int sealio_gcm_decrypt(const sealio_gcm *ctx, const uint8_t *nonce,
  * where last = 1 only for the batch's last segment and only if `final`.
  * A short last segment is allowed only when `final` is set. AAD (may be
  * empty) is the same for every segment. `threads` > 1 splits the batch
- * across that many threads (the calling one included); 0 or 1 is serial.
+ * across that many threads (the calling one included, at most 64 run);
+ * 0 or 1 is serial. In place (out == in) both calls run serially: sealing
+ * moves each segment to its place from the last one back, opening
+ * compacts them from the first one forward.
  */
 typedef struct sealio_segments {
     size_t segment_size;     /* plaintext bytes per full segment, > 0 */
@@ -169,8 +182,8 @@ void sealio_cbc_free(sealio_cbc *ctx);
 /*
  * Raw CBC over whole blocks: len % 16 == 0, iv is 16 bytes and non-NULL.
  * Encryption is one serial chain; decryption interleaves blocks. `out`
- * may equal `in` (in place); any other overlap of the two ranges is
- * refused with SEALIO_ERR_ARG, as in every CBC entry point below.
+ * may equal `in` (in place); any other overlap of out with in or iv is
+ * refused with SEALIO_ERR_OVERLAP, as in every CBC entry point below.
  */
 int sealio_cbc_encrypt(const sealio_cbc *ctx, const uint8_t *iv,
                        const uint8_t *in, size_t len, uint8_t *out);
@@ -197,7 +210,9 @@ int sealio_cbc_decrypt_pad(const sealio_cbc *ctx, const uint8_t *iv,
  * and IV, interleaved across lanes so their AES rounds overlap. With
  * `pad` set each job is PKCS#7-padded (out holds len/16*16 + 16 bytes);
  * otherwise len % 16 == 0. Returns SEALIO_ERR_ARG (nothing written) if any
- * job is malformed.
+ * job is malformed, SEALIO_ERR_OVERLAP if any output overlaps another
+ * job's input, IV or output (or its own other than exactly in place), and
+ * SEALIO_ERR_NOMEM if the scratch space for that check is unavailable.
  */
 typedef struct sealio_cbc_job {
     const sealio_cbc *ctx;
