@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import padding as sym_padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from sealio import _buffers
 from sealio.errors import IntegrityError
 
 TAG = 16
@@ -38,9 +39,13 @@ class FallbackGcm:
 
     def encrypt(self, nonce: memoryview, aad: memoryview, src: memoryview, out: memoryview) -> None:
         n = src.nbytes + TAG
+        _buffers.check_overlap(_buffers.span("out", out, n), _buffers.span("plaintext", src),
+                               (_buffers.span("nonce", nonce), _buffers.span("aad", aad)))
         out[:n] = self._aead.encrypt(bytes(nonce), src, bytes(aad))
 
     def decrypt(self, nonce: memoryview, aad: memoryview, src: memoryview, out: memoryview) -> None:
+        _buffers.check_overlap(_buffers.span("out", out, src.nbytes - TAG), _buffers.span("data", src),
+                               (_buffers.span("nonce", nonce), _buffers.span("aad", aad)))
         try:
             pt = self._aead.decrypt(bytes(nonce), src, bytes(aad))
         except InvalidTag:
@@ -55,23 +60,38 @@ class FallbackGcm:
             else:
                 yield stream_nonce(prefix, first_index + i, final and i == count - 1)
 
+    @staticmethod
+    def _keys(prefix: memoryview | None, nonces: memoryview | None,
+              aad: memoryview) -> tuple[_buffers.Span, ...]:
+        return (_buffers.span("prefix", prefix), _buffers.span("nonces", nonces),
+                _buffers.span("aad", aad))
+
     def seal_segments(self, src: memoryview, out: memoryview, segment_size: int, *,
                       prefix, nonces, first_index: int, final: bool, aad: memoryview,
                       threads: int) -> int:
         count = segment_count(src.nbytes, segment_size)
-        pos = 0
-        for i, nonce in enumerate(self._nonces(count, prefix, nonces, first_index, final)):
+        total = src.nbytes + TAG * count
+        _buffers.check_overlap(_buffers.span("out", out, total), _buffers.span("plaintext", src),
+                               self._keys(prefix, nonces, aad))
+        # Last segment first: in place, segment i's output covers the start
+        # of segment i+1's plaintext, which must already be sealed by then.
+        all_nonces = list(self._nonces(count, prefix, nonces, first_index, final))
+        for i in reversed(range(count)):
             chunk = src[i * segment_size : (i + 1) * segment_size]
-            sealed = self._aead.encrypt(nonce, chunk, bytes(aad))
+            sealed = self._aead.encrypt(all_nonces[i], chunk, bytes(aad))
+            pos = i * (segment_size + TAG)
             out[pos : pos + len(sealed)] = sealed
-            pos += len(sealed)
-        return pos
+        return total
 
     def open_segments(self, src: memoryview, out: memoryview, segment_size: int, *,
                       prefix, nonces, first_index: int, final: bool, aad: memoryview,
                       threads: int) -> int:
         sealed = segment_size + TAG
         count = max(1, -(-src.nbytes // sealed))
+        _buffers.check_overlap(_buffers.span("out", out, src.nbytes - TAG * count),
+                               _buffers.span("data", src), self._keys(prefix, nonces, aad))
+        # First segment first: in place, each plaintext lands at or before
+        # its ciphertext, over segments already opened.
         pos = 0
         for i, nonce in enumerate(self._nonces(count, prefix, nonces, first_index, final)):
             try:
@@ -92,6 +112,9 @@ class FallbackCbc:
         self.kernel = kernel
 
     def encrypt(self, iv: memoryview, src: memoryview, out: memoryview, padding: bool) -> int:
+        n = (src.nbytes // 16 + 1) * 16 if padding else src.nbytes
+        _buffers.check_overlap(_buffers.span("out", out, n), _buffers.span("plaintext", src),
+                               (_buffers.span("iv", iv),))
         data = bytes(src)
         if padding:
             padder = sym_padding.PKCS7(128).padder()
@@ -102,6 +125,8 @@ class FallbackCbc:
         return len(ct)
 
     def decrypt(self, iv: memoryview, src: memoryview, out: memoryview, padding: bool) -> int:
+        _buffers.check_overlap(_buffers.span("out", out, src.nbytes), _buffers.span("ciphertext", src),
+                               (_buffers.span("iv", iv),))
         dec = Cipher(self._key, modes.CBC(bytes(iv))).decryptor()
         pt = dec.update(bytes(src)) + dec.finalize()
         if padding:

@@ -1,12 +1,26 @@
 """The C core behind the primitives. cffi releases the GIL around every
-call, so these methods run in parallel from Python threads."""
+call, so these methods run in parallel from Python threads.
+
+Every buffer handed to C goes through :class:`_Pins`, which releases it
+when the call's ``with`` block ends, before any error leaves this module.
+A ``ffi.from_buffer`` object that outlived a failed call in the exception's
+traceback kept an export on its memoryview; when the garbage collector
+later cleared that view first, CPython wrote through NULL (issue 12).
+Overlapping buffers are refused here, before the C core (which refuses
+them too) is called.
+"""
 
 from __future__ import annotations
 
-from sealio import _kernel
+from typing import Any
+
+from sealio import _buffers, _kernel
 from sealio.errors import IntegrityError, KernelUnavailableError
 
 TAG = 16
+NONCE = 12
+PREFIX = 7
+IV = 16
 
 
 def _raise_status(status: int, what: str) -> None:
@@ -17,7 +31,41 @@ def _raise_status(status: int, what: str) -> None:
         raise MemoryError(what)
     if status == lib.SEALIO_ERR_THREAD:
         raise RuntimeError(f"{what}: could not start worker threads")
+    if status == lib.SEALIO_ERR_OVERLAP:
+        raise ValueError(f"{what}: buffers overlap (only exact in-place use is allowed)")
     raise ValueError(f"{what}: invalid arguments (status {status})")
+
+
+class _Pins:
+    """The buffers of one C call, exported with ``ffi.from_buffer`` and all
+    released when the ``with`` block exits (normally or by an exception)."""
+
+    __slots__ = ("_ffi", "_held")
+
+    def __init__(self, ffi: Any) -> None:
+        self._ffi = ffi
+        self._held: list[Any] = []
+
+    def __enter__(self) -> _Pins:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        held, release = self._held, self._ffi.release
+        while held:
+            release(held.pop())
+
+    def ro(self, view: memoryview) -> Any:
+        c = self._ffi.from_buffer(view)
+        self._held.append(c)
+        return c
+
+    def rw(self, view: memoryview) -> Any:
+        c = self._ffi.from_buffer(view, require_writable=True)
+        self._held.append(c)
+        return c
+
+    def span(self, name: str, c: Any, n: int) -> _buffers.Span:
+        return (name, int(self._ffi.cast("uintptr_t", c)), n)
 
 
 class NativeGcm:
@@ -26,7 +74,8 @@ class NativeGcm:
     def __init__(self, key: memoryview, kernel: str) -> None:
         ffi, lib = _kernel.native()  # type: ignore[misc]
         status = ffi.new("int *")
-        ctx = lib.sealio_gcm_new(ffi.from_buffer(key), key.nbytes, _kernel.native_id(kernel), status)
+        with _Pins(ffi) as pins:
+            ctx = lib.sealio_gcm_new(pins.ro(key), key.nbytes, _kernel.native_id(kernel), status)
         if ctx == ffi.NULL:
             _raise_status(status[0], "AES-GCM key setup")
         self._ctx = ffi.gc(ctx, lib.sealio_gcm_free)
@@ -35,77 +84,89 @@ class NativeGcm:
     def encrypt(self, nonce: memoryview, aad: memoryview, src: memoryview, out: memoryview) -> None:
         ffi, lib = _kernel.native()  # type: ignore[misc]
         n = src.nbytes
-        o = ffi.from_buffer(out, require_writable=True)
-        rc = lib.sealio_gcm_encrypt(
-            self._ctx, ffi.from_buffer(nonce), ffi.from_buffer(aad), aad.nbytes,
-            ffi.from_buffer(src), n, o, o + n,
-        )
+        with _Pins(ffi) as pins:
+            o, s, nn, a = pins.rw(out), pins.ro(src), pins.ro(nonce), pins.ro(aad)
+            _buffers.check_overlap(pins.span("out", o, n + TAG), pins.span("plaintext", s, n),
+                                   (pins.span("nonce", nn, NONCE), pins.span("aad", a, aad.nbytes)))
+            rc = lib.sealio_gcm_encrypt(self._ctx, nn, a, aad.nbytes, s, n, o, o + n)
         if rc != 0:
             _raise_status(rc, "AES-GCM encrypt")
 
     def decrypt(self, nonce: memoryview, aad: memoryview, src: memoryview, out: memoryview) -> None:
         ffi, lib = _kernel.native()  # type: ignore[misc]
         n = src.nbytes - TAG
-        s = ffi.from_buffer(src)
-        rc = lib.sealio_gcm_decrypt(
-            self._ctx, ffi.from_buffer(nonce), ffi.from_buffer(aad), aad.nbytes,
-            s, n, s + n, ffi.from_buffer(out, require_writable=True),
-        )
+        with _Pins(ffi) as pins:
+            o, s, nn, a = pins.rw(out), pins.ro(src), pins.ro(nonce), pins.ro(aad)
+            _buffers.check_overlap(pins.span("out", o, n), pins.span("data", s, n + TAG),
+                                   (pins.span("nonce", nn, NONCE), pins.span("aad", a, aad.nbytes)))
+            rc = lib.sealio_gcm_decrypt(self._ctx, nn, a, aad.nbytes, s, n, s + n, o)
         if rc == lib.SEALIO_ERR_AUTH:
             raise IntegrityError("AES-GCM authentication failed")
         if rc != 0:
             _raise_status(rc, "AES-GCM decrypt")
 
-    def _params(self, segment_size: int, prefix: memoryview | None, nonces: memoryview | None,
-                first_index: int, final: bool, aad: memoryview, threads: int):
+    @staticmethod
+    def _params(pins: _Pins, segment_size: int, prefix: memoryview | None,
+                nonces: memoryview | None, first_index: int, final: bool, aad: memoryview,
+                threads: int) -> tuple[Any, tuple[_buffers.Span, ...]]:
+        """The C parameter block, and the spans the output must not meet."""
         ffi, _ = _kernel.native()  # type: ignore[misc]
         p = ffi.new("sealio_segments *")
-        keep = []
         p.segment_size = segment_size
         if nonces is not None:
-            keep.append(ffi.from_buffer(nonces))
-            p.nonces = keep[-1]
+            p.nonces = c = pins.ro(nonces)
+            key_span = pins.span("nonces", c, nonces.nbytes)
         else:
-            keep.append(ffi.from_buffer(prefix))
-            p.prefix = keep[-1]
+            assert prefix is not None
+            p.prefix = c = pins.ro(prefix)
+            key_span = pins.span("prefix", c, PREFIX)
         p.first_index = first_index
         p.final = 1 if final else 0
-        keep.append(ffi.from_buffer(aad))
-        p.aad = keep[-1]
+        p.aad = a = pins.ro(aad)
         p.aad_len = aad.nbytes
         p.threads = threads
-        return p, keep
+        return p, (key_span, pins.span("aad", a, aad.nbytes))
 
     def seal_segments(self, src: memoryview, out: memoryview, segment_size: int, *,
                       prefix: memoryview | None, nonces: memoryview | None,
                       first_index: int, final: bool, aad: memoryview, threads: int) -> int:
         ffi, lib = _kernel.native()  # type: ignore[misc]
-        p, _keep = self._params(segment_size, prefix, nonces, first_index, final, aad, threads)
-        need = lib.sealio_segments_sealed_len(src.nbytes, segment_size)
-        rc = lib.sealio_gcm_seal_segments(
-            self._ctx, p, ffi.from_buffer(src), src.nbytes,
-            ffi.from_buffer(out, require_writable=True), out.nbytes,
-        )
+        need = int(lib.sealio_segments_sealed_len(src.nbytes, segment_size))
+        with _Pins(ffi) as pins:
+            p, others = self._params(pins, segment_size, prefix, nonces, first_index, final,
+                                     aad, threads)
+            o, s = pins.rw(out), pins.ro(src)
+            _buffers.check_overlap(pins.span("out", o, need),
+                                   pins.span("plaintext", s, src.nbytes), others)
+            rc = lib.sealio_gcm_seal_segments(self._ctx, p, s, src.nbytes, o, out.nbytes)
         if rc != 0:
             _raise_status(rc, "AES-GCM segment encryption")
-        return int(need)
+        return need
 
     def open_segments(self, src: memoryview, out: memoryview, segment_size: int, *,
                       prefix: memoryview | None, nonces: memoryview | None,
                       first_index: int, final: bool, aad: memoryview, threads: int) -> int:
         ffi, lib = _kernel.native()  # type: ignore[misc]
-        p, _keep = self._params(segment_size, prefix, nonces, first_index, final, aad, threads)
         plain_len = ffi.new("size_t *")
         bad = ffi.new("size_t *")
-        rc = lib.sealio_gcm_open_segments(
-            self._ctx, p, ffi.from_buffer(src), src.nbytes,
-            ffi.from_buffer(out, require_writable=True), out.nbytes, plain_len, bad,
-        )
+        count = max(1, -(-src.nbytes // (segment_size + TAG)))
+        with _Pins(ffi) as pins:
+            p, others = self._params(pins, segment_size, prefix, nonces, first_index, final,
+                                     aad, threads)
+            o, s = pins.rw(out), pins.ro(src)
+            _buffers.check_overlap(pins.span("out", o, src.nbytes - TAG * count),
+                                   pins.span("data", s, src.nbytes), others)
+            rc = lib.sealio_gcm_open_segments(self._ctx, p, s, src.nbytes, o, out.nbytes,
+                                              plain_len, bad)
         if rc == lib.SEALIO_ERR_AUTH:
             raise IntegrityError(f"segment {first_index + bad[0]} failed authentication")
         if rc != 0:
             _raise_status(rc, "AES-GCM segment decryption")
         return int(plain_len[0])
+
+
+def _cbc_out_len(n: int, padding: bool) -> int:
+    return (n // IV + 1) * IV if padding else n
 
 
 class NativeCbc:
@@ -114,7 +175,8 @@ class NativeCbc:
     def __init__(self, key: memoryview, kernel: str) -> None:
         ffi, lib = _kernel.native()  # type: ignore[misc]
         status = ffi.new("int *")
-        ctx = lib.sealio_cbc_new(ffi.from_buffer(key), key.nbytes, _kernel.native_id(kernel), status)
+        with _Pins(ffi) as pins:
+            ctx = lib.sealio_cbc_new(pins.ro(key), key.nbytes, _kernel.native_id(kernel), status)
         if ctx == ffi.NULL:
             _raise_status(status[0], "AES-CBC key setup")
         self._ctx = ffi.gc(ctx, lib.sealio_cbc_free)
@@ -122,30 +184,34 @@ class NativeCbc:
 
     def encrypt(self, iv: memoryview, src: memoryview, out: memoryview, padding: bool) -> int:
         ffi, lib = _kernel.native()  # type: ignore[misc]
-        o = ffi.from_buffer(out, require_writable=True)
-        if padding:
-            n = ffi.new("size_t *")
-            rc = lib.sealio_cbc_encrypt_pad(self._ctx, ffi.from_buffer(iv), ffi.from_buffer(src),
-                                            src.nbytes, o, out.nbytes, n)
-            written = int(n[0])
-        else:
-            rc = lib.sealio_cbc_encrypt(self._ctx, ffi.from_buffer(iv), ffi.from_buffer(src), src.nbytes, o)
-            written = src.nbytes
+        with _Pins(ffi) as pins:
+            o, s, v = pins.rw(out), pins.ro(src), pins.ro(iv)
+            _buffers.check_overlap(pins.span("out", o, _cbc_out_len(src.nbytes, padding)),
+                                   pins.span("plaintext", s, src.nbytes), (pins.span("iv", v, IV),))
+            if padding:
+                n = ffi.new("size_t *")
+                rc = lib.sealio_cbc_encrypt_pad(self._ctx, v, s, src.nbytes, o, out.nbytes, n)
+                written = int(n[0])
+            else:
+                rc = lib.sealio_cbc_encrypt(self._ctx, v, s, src.nbytes, o)
+                written = src.nbytes
         if rc != 0:
             _raise_status(rc, "AES-CBC encrypt")
         return written
 
     def decrypt(self, iv: memoryview, src: memoryview, out: memoryview, padding: bool) -> int:
         ffi, lib = _kernel.native()  # type: ignore[misc]
-        o = ffi.from_buffer(out, require_writable=True)
-        if padding:
-            n = ffi.new("size_t *")
-            rc = lib.sealio_cbc_decrypt_pad(self._ctx, ffi.from_buffer(iv), ffi.from_buffer(src),
-                                            src.nbytes, o, out.nbytes, n)
-            written = int(n[0])
-        else:
-            rc = lib.sealio_cbc_decrypt(self._ctx, ffi.from_buffer(iv), ffi.from_buffer(src), src.nbytes, o)
-            written = src.nbytes
+        with _Pins(ffi) as pins:
+            o, s, v = pins.rw(out), pins.ro(src), pins.ro(iv)
+            _buffers.check_overlap(pins.span("out", o, src.nbytes),
+                                   pins.span("ciphertext", s, src.nbytes), (pins.span("iv", v, IV),))
+            if padding:
+                n = ffi.new("size_t *")
+                rc = lib.sealio_cbc_decrypt_pad(self._ctx, v, s, src.nbytes, o, out.nbytes, n)
+                written = int(n[0])
+            else:
+                rc = lib.sealio_cbc_decrypt(self._ctx, v, s, src.nbytes, o)
+                written = src.nbytes
         if rc == lib.SEALIO_ERR_PADDING:
             raise IntegrityError("AES-CBC padding is invalid")
         if rc != 0:
@@ -158,18 +224,22 @@ def cbc_encrypt_many(jobs: list[tuple[NativeCbc, memoryview, memoryview, memoryv
     """Encrypt independent chains interleaved; each job is (ctx, iv, src, out)."""
     ffi, lib = _kernel.native()  # type: ignore[misc]
     arr = ffi.new("sealio_cbc_job[]", len(jobs))
-    keep = []
-    for i, (cbc, iv, src, out) in enumerate(jobs):
-        slot = arr[i]
-        bufs = (ffi.from_buffer(iv), ffi.from_buffer(src), ffi.from_buffer(out, require_writable=True))
-        keep.append(bufs)
-        slot.ctx = cbc._ctx
-        slot.iv = bufs[0]
-        setattr(slot, "in", bufs[1])  # "in" is a Python keyword
-        slot.len = src.nbytes
-        slot.out = bufs[2]
-        slot.out_cap = out.nbytes
-    rc = lib.sealio_cbc_encrypt_multi(arr, len(jobs), 1 if padding else 0)
+    with _Pins(ffi) as pins:
+        outs, ins, ivs = [], [], []
+        for i, (cbc, iv, src, out) in enumerate(jobs):
+            slot = arr[i]
+            v, s, o = pins.ro(iv), pins.ro(src), pins.rw(out)
+            outs.append(pins.span("out", o, _cbc_out_len(src.nbytes, padding)))
+            ins.append(pins.span("plaintext", s, src.nbytes))
+            ivs.append(pins.span("iv", v, IV))
+            slot.ctx = cbc._ctx
+            slot.iv = v
+            setattr(slot, "in", s)  # "in" is a Python keyword
+            slot.len = src.nbytes
+            slot.out = o
+            slot.out_cap = out.nbytes
+        _buffers.check_jobs_overlap(outs, ins, ivs)
+        rc = lib.sealio_cbc_encrypt_multi(arr, len(jobs), 1 if padding else 0)
     if rc != 0:
         _raise_status(rc, "multi-buffer AES-CBC encrypt")
     return [int(arr[i].out_len) for i in range(len(jobs))]

@@ -49,6 +49,7 @@ CBC_IV_SIZE = 16
 BLOCK = 16
 STREAM_PREFIX_SIZE = 7
 GCM_MAX_BYTES = (1 << 36) - 32  # 2^32 - 2 blocks with a 96-bit nonce
+MAX_THREADS = 1024  # a bound on the argument; the C core runs at most 64
 
 
 def cpu_features() -> dict[str, Any]:
@@ -83,21 +84,37 @@ def _cbc_impl(key: memoryview, kernel: str | None) -> Any:
     return NativeCbc(key, name)
 
 
+def _check_int(name: str, value: Any, lo: int, hi: int) -> int:
+    """An int argument within [lo, hi]: TypeError for another type (bool
+    included), ValueError out of range; checked before anything is sized
+    from it, so a huge or negative value never reaches an allocation."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in {lo}..{hi}, got {value}")
+    return value
+
+
 def sealed_segments_size(plain_len: int, segment_size: int) -> int:
     """Bytes that ``plain_len`` bytes take as sealed segments (tags included)."""
+    _check_int("plain_len", plain_len, 0, 1 << 63)
+    _check_segment_size(segment_size)
     return plain_len + GCM_TAG_SIZE * segment_count(plain_len, segment_size)
 
 
 def _check_segment_size(segment_size: int) -> None:
-    if not isinstance(segment_size, int) or isinstance(segment_size, bool):
-        raise TypeError("segment_size must be an int")
-    if not 0 < segment_size <= GCM_MAX_BYTES:
-        raise ValueError(f"segment_size must be in 1..{GCM_MAX_BYTES}, got {segment_size}")
+    _check_int("segment_size", segment_size, 1, GCM_MAX_BYTES)
 
 
 def _check_index(first_index: int, count: int) -> None:
-    if not 0 <= first_index or first_index + count > 1 << 32:
+    _check_int("first_index", first_index, 0, (1 << 32) - 1)
+    if first_index + count > 1 << 32:
         raise ValueError("segment indexes must fit in 32 bits")
+
+
+def _check_gcm_len(n: int) -> None:
+    if n > GCM_MAX_BYTES:
+        raise ValueError(f"message longer than the GCM limit of {GCM_MAX_BYTES} bytes")
 
 
 class AesGcm:
@@ -123,14 +140,20 @@ class AesGcm:
         return self._impl.kernel
 
     def encrypt(self, nonce: Any, plaintext: Any, aad: Any = b"") -> bytes:
+        _buffers.exact("nonce", nonce, GCM_NONCE_SIZE)
         src = _buffers.readable("plaintext", plaintext)
+        _check_gcm_len(src.nbytes)  # before the output is allocated
         out = bytearray(src.nbytes + GCM_TAG_SIZE)
         self.encrypt_into(nonce, src, out, aad)
         return bytes(out)
 
     def decrypt(self, nonce: Any, data: Any, aad: Any = b"") -> bytes:
+        _buffers.exact("nonce", nonce, GCM_NONCE_SIZE)
         src = _buffers.readable("data", data)
-        out = bytearray(max(0, src.nbytes - GCM_TAG_SIZE))
+        if src.nbytes < GCM_TAG_SIZE:
+            raise IntegrityError("AES-GCM data is shorter than its 16-byte tag")
+        _check_gcm_len(src.nbytes - GCM_TAG_SIZE)
+        out = bytearray(src.nbytes - GCM_TAG_SIZE)
         self.decrypt_into(nonce, src, out, aad)
         return bytes(out)
 
@@ -138,8 +161,7 @@ class AesGcm:
         n = _buffers.exact("nonce", nonce, GCM_NONCE_SIZE)
         a = _buffers.readable("aad", aad, allow_none=True)
         src = _buffers.readable("plaintext", plaintext)
-        if src.nbytes > GCM_MAX_BYTES:
-            raise ValueError(f"plaintext longer than the GCM limit of {GCM_MAX_BYTES} bytes")
+        _check_gcm_len(src.nbytes)
         dst = _buffers.writable("out", out, src.nbytes + GCM_TAG_SIZE)
         self._impl.encrypt(n, a, src, dst)
         return src.nbytes + GCM_TAG_SIZE
@@ -152,8 +174,7 @@ class AesGcm:
         src = _buffers.readable("data", data)
         if src.nbytes < GCM_TAG_SIZE:
             raise IntegrityError("AES-GCM data is shorter than its 16-byte tag")
-        if src.nbytes - GCM_TAG_SIZE > GCM_MAX_BYTES:
-            raise ValueError(f"ciphertext longer than the GCM limit of {GCM_MAX_BYTES} bytes")
+        _check_gcm_len(src.nbytes - GCM_TAG_SIZE)
         dst = _buffers.writable("out", out, src.nbytes - GCM_TAG_SIZE)
         self._impl.decrypt(n, a, src, dst)
         return src.nbytes - GCM_TAG_SIZE
@@ -199,8 +220,8 @@ class AesGcm:
                     threads: int) -> dict[str, Any]:
         if (prefix is None) == (nonces is None):
             raise TypeError("pass exactly one of prefix= and nonces=")
-        if not isinstance(threads, int) or threads < 0:
-            raise ValueError("threads must be a non-negative int")
+        _check_int("threads", threads, 0, MAX_THREADS)
+        _check_int("first_index", first_index, 0, (1 << 32) - 1)
         p = None if prefix is None else _buffers.exact("prefix", prefix, STREAM_PREFIX_SIZE)
         ns = None
         if nonces is not None:
@@ -237,6 +258,7 @@ class AesCbc:
 
     @staticmethod
     def encrypted_size(plain_len: int, padding: bool = True) -> int:
+        _check_int("plain_len", plain_len, 0, 1 << 63)
         return (plain_len // BLOCK + 1) * BLOCK if padding else plain_len
 
     def encrypt(self, iv: Any, plaintext: Any, padding: bool = True) -> bytes:
@@ -338,6 +360,12 @@ def aes_cbc_encrypt_many_into(jobs: Sequence[tuple[Any, Any, Any]], outs: Sequen
         from sealio._native_backend import cbc_encrypt_many
 
         return cbc_encrypt_many([(c._impl, v, s, o) for (c, v, s), o in zip(prepared, views)], padding)
+    # One job after another here, but the rule is the interleaved kernel's.
+    _buffers.check_jobs_overlap(
+        [_buffers.span("out", o, AesCbc.encrypted_size(s.nbytes, padding))
+         for (_, _, s), o in zip(prepared, views)],
+        [_buffers.span("plaintext", s) for _, _, s in prepared],
+        [_buffers.span("iv", v) for _, v, _ in prepared])
     return [c.encrypt_into(v, s, o, padding) for (c, v, s), o in zip(prepared, views)]
 
 
