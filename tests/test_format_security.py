@@ -434,3 +434,23 @@ def test_writer_kek_is_replaced_after_kek_max_wraps() -> None:
     assert ids[0] == ids[1] == ids[2] != ids[3]
     assert ids[3] == ids[4] == ids[5] != ids[6]
     assert len(set(ids)) == 3
+
+
+def test_decrypt_force_does_not_carry_setuid_over(tmp_path: Path) -> None:
+    """The finding as reported: ``sealio decrypt --force`` over a 0o6777 file
+    made a setuid+setgid plaintext (the CLI publishes through _AtomicFileSink)."""
+    from sealio.cli import main
+
+    ring = tmp_path / "k.json"
+    assert main(["keygen", "--keyring", str(ring), "-q", "main"]) == 0
+    src, sealed, out = tmp_path / "src", tmp_path / "sealed", tmp_path / "out"
+    src.mkdir()
+    (src / "a.csv").write_bytes(b"id\n1\n")
+    assert main(["encrypt", "--keyring", str(ring), "--master-key", "main", "-q", str(src), str(sealed)]) == 0
+    out.mkdir()
+    (out / "a.csv").write_bytes(b"old")
+    os.chmod(out / "a.csv", 0o6777)
+    assert main(["decrypt", "--keyring", str(ring), "--force", "-q", str(sealed), str(out)]) == 0
+    assert (out / "a.csv").read_bytes() == b"id\n1\n"
+    mode = stat.S_IMODE(os.lstat(out / "a.csv").st_mode)
+    assert not mode & (stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX) and not mode & 0o002, oct(mode)
