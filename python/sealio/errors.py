@@ -92,3 +92,8 @@ class WeakKeyWarning(UserWarning):
 class UnauthenticatedWarning(UserWarning):
     """Data was read without an integrity check: a format that has none
     (BigDL's native CBC files) or a salvage opt-out (``verify_mac=False``)."""
+
+
+class InsecureTransportWarning(UserWarning):
+    """A credential or key material would travel unencrypted: plain ``http://``
+    to a KMS that is not on this host's loopback interface."""

@@ -27,8 +27,10 @@ class FaultyProxy:
         self._up_host, self._up_port = up.hostname or "127.0.0.1", up.port or 80
         self._lock = threading.Lock()
         self._failures: list[int] = []
+        self._redirects = 0
         self.forwarded = 0  # requests that reached the upstream server
         self.refused = 0    # requests answered with an injected failure
+        self.redirected = 0  # requests answered with a same-origin 307
         self.paths: list[str] = []
         proxy = self
 
@@ -42,7 +44,17 @@ class FaultyProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 with proxy._lock:
-                    status = proxy._failures.pop(0) if proxy._failures else None
+                    redirect = proxy._redirects > 0
+                    proxy._redirects -= redirect
+                    status = proxy._failures.pop(0) if proxy._failures and not redirect else None
+                if redirect:  # to the same path on this same origin
+                    proxy.redirected += 1
+                    self.send_response(307)
+                    self.send_header("Location", f"{proxy.url}{self.path}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                with proxy._lock:
                     if status is None:
                         proxy.forwarded += 1
                         proxy.paths.append(f"{self.command} {self.path}")
@@ -83,6 +95,11 @@ class FaultyProxy:
     def fail_next(self, count: int = 1, status: int = 503) -> None:
         with self._lock:
             self._failures.extend([status] * count)
+
+    def redirect_next(self, count: int = 1) -> None:
+        """Answer the next ``count`` requests with a 307 to the same URL."""
+        with self._lock:
+            self._redirects += count
 
     def reset_counts(self) -> None:
         with self._lock:

@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sealio.errors import (IntegrityError, KeyDisabledError, KeyNotFoundError, KmsAuthError, KmsError,
-                           SealioError)
-from sealio.kms import _options
+from sealio.errors import (InsecureTransportWarning, IntegrityError, KeyDisabledError, KeyNotFoundError,
+                           KmsAuthError, KmsError, SealioError)
+from sealio.kms import _http, _options
 from sealio.kms._retry import RetryPolicy, Transient, call
 
 __all__ = ["VaultTransit", "from_uri"]
@@ -95,7 +97,11 @@ class VaultTransit:
                  policy: RetryPolicy | None = None) -> None:
         import hvac  # lazily: sealio.kms must import without the vault extra
 
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - a bad port raises here, not at the first call
+        except ValueError:
+            raise KmsError(f"Vault URL must be http(s)://HOST[:PORT], not {_options.redact(url)}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise KmsError(f"Vault URL must be http(s)://HOST[:PORT], not {_options.redact(url)}")
         _options.refuse_userinfo(url, parts.netloc)
@@ -109,9 +115,13 @@ class VaultTransit:
         if not token:
             raise KmsAuthError("no Vault token: set VAULT_TOKEN (or BAO_TOKEN), or name a token file "
                                "with SEALIO_VAULT_TOKEN_FILE, or log in so that ~/.vault-token exists")
+        if parts.scheme == "http":
+            _warn_plaintext(self.url, parts.hostname)
         self._hvac = hvac
+        # Redirects only within this origin, and a total deadline per attempt (sealio.kms._http).
         self._client = hvac.Client(url=self.url, token=token, timeout=self.policy.timeout,
-                                   namespace=namespace, verify=verify)
+                                   namespace=namespace, verify=verify, allow_redirects=True,
+                                   session=_http.guarded_session(self.url, verify=verify))
         self._lock = threading.Lock()
         self._known: set[str] = set()
 
@@ -122,9 +132,9 @@ class VaultTransit:
         Vault would otherwise create it on first use)."""
         name = check_key_name(master_key_identifier)
         self._require_key(name)
-        data = self._call(f"wrap under Vault Transit key {name!r}", name, lambda: self._transit.encrypt_data(
-            name, plaintext=_b64(bytes(key_bytes)), associated_data=_b64(_aad(name)), mount_point=self.mount))
-        ciphertext = data["data"]["ciphertext"]
+        ciphertext = self._call(f"wrap under Vault Transit key {name!r}", name, lambda: self._transit.encrypt_data(
+            name, plaintext=_b64(bytes(key_bytes)), associated_data=_b64(_aad(name)),
+            mount_point=self.mount)["data"]["ciphertext"])  # a malformed answer is translated in the call
         key_version(ciphertext)
         return str(ciphertext)
 
@@ -148,9 +158,8 @@ class VaultTransit:
     def key_info(self, name: str) -> dict[str, Any]:
         """Transit's key description: ``latest_version``, ``min_decryption_version``, ``keys`` ..."""
         name = check_key_name(name)
-        data = self._call(f"read Vault Transit key {name!r}", name,
-                          lambda: self._transit.read_key(name, mount_point=self.mount))
-        return dict(data["data"])
+        return self._call(f"read Vault Transit key {name!r}", name,
+                          lambda: dict(self._transit.read_key(name, mount_point=self.mount)["data"]))
 
     def check_key(self, name: str) -> None:
         """Fail early (KeyNotFoundError, KmsAuthError, ...) if ``name`` is unusable."""
@@ -174,7 +183,11 @@ class VaultTransit:
         return self._client.secrets.transit
 
     def _call(self, what: str, name: str, fn: Any, version: int | None = None) -> Any:
-        return call(self.policy, what, fn, lambda e: self._translate(e, what, name, version))
+        def attempt() -> Any:
+            with _http.deadline(self.policy.timeout):  # connect + send + the whole answer
+                return fn()
+
+        return call(self.policy, what, attempt, lambda e: self._translate(e, what, name, version))
 
     def _translate(self, e: BaseException, what: str, name: str, version: int | None) -> SealioError | Transient:
         import requests
@@ -182,7 +195,11 @@ class VaultTransit:
         ex = self._hvac.exceptions
         text = _first_error(e)
         where = f"Vault at {self.url}"
-        if isinstance(e, requests.exceptions.Timeout):
+        if isinstance(e, _http.RedirectRefused):
+            return KmsError(f"{what}: {where} redirected ({e.status}) to {e.target_origin}; not followed, so "
+                            "that neither the token nor key material leaves the configured server "
+                            "(configure the address that answers, e.g. the active node)")
+        if isinstance(e, (requests.exceptions.Timeout, _http.DeadlineExceeded)):
             return Transient(f"{where} did not answer within {self.policy.timeout:g}s")
         if isinstance(e, requests.exceptions.ConnectionError):
             return Transient(f"cannot connect to {where}")
@@ -225,6 +242,32 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _warn_plaintext(url: str, host: str) -> None:
+    """Warn once per server: plain http outside loopback sends the token and
+    every KEK in the clear (a dev server on 127.0.0.1 stays silent)."""
+    if _is_loopback(host):
+        return
+    with _warned_lock:
+        if url in _warned:
+            return
+        _warned.add(url)
+    warnings.warn(f"Vault at {url} is plaintext http to a non-loopback host: the token and key material "
+                  "travel unencrypted (use vault+https://)", InsecureTransportWarning, stacklevel=3)
+
+
 def _aad(name: str) -> bytes:
     return _AAD_LABEL + name.encode("utf-8")
 
@@ -241,6 +284,7 @@ _URI_OPTIONS = {"timeout", "retries", "namespace"}
 
 def from_uri(uri: str) -> VaultTransit:
     """``vault+http(s)://HOST:PORT/MOUNT[/keys/NAME][?timeout=S&retries=N&namespace=NS]``."""
+    _options.check_config(uri)
     parts = urlsplit(uri)
     _options.refuse_userinfo(uri, parts.netloc)
     opts = _options.options(uri, parts.query, _URI_OPTIONS)
