@@ -119,3 +119,11 @@ def test_retry_policy_bounds_and_backoff():
     for bad in ({"timeout": 0}, {"retries": -1}, {"backoff": -1}):
         with pytest.raises(ValueError):
             RetryPolicy(**bad)
+
+
+@pytest.mark.parametrize("query", ["timeout=inf", "timeout=nan", "timeout=1e400", "timeout=601",
+                                   "timeout=1&retries=99999999999999999999", "retries=x"])
+def test_unbounded_timeouts_are_refused(query, monkeypatch):
+    monkeypatch.setenv("VAULT_TOKEN", "t")
+    with pytest.raises(KmsError, match="timeout"):
+        from_uri(f"vault+http://127.0.0.1:1/transit/keys/k?{query}")

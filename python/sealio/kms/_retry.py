@@ -2,7 +2,10 @@
 transient failures only, and one translated sealio error at the end.
 
 A KMS call therefore takes at most about ``(retries + 1) * timeout`` plus
-the backoff sleeps (``RetryPolicy.worst_case``); it never hangs.
+the backoff sleeps (``RetryPolicy.worst_case``); it never hangs. For Vault
+the timeout is a total deadline per attempt (connect, send and the whole
+answer, enforced by :mod:`sealio.kms._http`), so a slow-drip server cannot
+stretch it either.
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ from sealio.errors import KmsUnavailableError, SealioError
 
 T = TypeVar("T")
 
+MAX_TIMEOUT = 600.0  # seconds
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """How long one attempt may take and how often a transient failure is retried.
 
-    ``timeout`` bounds connecting and each read of one HTTP attempt (seconds);
+    ``timeout`` bounds one HTTP attempt (seconds, finite, at most 600): for
+    Vault the whole attempt, for AWS connecting and each read;
     ``retries`` is the number of extra attempts after a transient failure
     (unreachable, timed out, HTTP 429/5xx, throttling); waits start at
     ``backoff`` and double up to ``max_backoff``, with jitter so that many
@@ -35,12 +41,12 @@ class RetryPolicy:
     max_backoff: float = 2.0
 
     def __post_init__(self) -> None:
-        if not self.timeout > 0:
-            raise ValueError("timeout must be > 0 seconds")
+        if not 0 < self.timeout <= MAX_TIMEOUT:  # also refuses NaN and inf: "no bound" is not a bound
+            raise ValueError(f"timeout must be > 0 and <= {MAX_TIMEOUT:g} seconds")
         if self.retries < 0 or self.retries > 20:
             raise ValueError("retries must be between 0 and 20")
-        if self.backoff < 0 or self.max_backoff < 0:
-            raise ValueError("backoff must be >= 0")
+        if not (0 <= self.backoff <= MAX_TIMEOUT and 0 <= self.max_backoff <= MAX_TIMEOUT):
+            raise ValueError(f"backoff must be between 0 and {MAX_TIMEOUT:g} seconds")
 
     def delay(self, attempt: int) -> float:
         """The wait before retry number ``attempt`` (1-based), jittered to 50-100 %."""
@@ -49,8 +55,8 @@ class RetryPolicy:
 
     @property
     def worst_case(self) -> float:
-        """An upper bound on one call's duration (seconds), ignoring slow-drip
-        servers that keep each read just under ``timeout``."""
+        """An upper bound on one call's duration (seconds); for AWS it ignores
+        slow-drip servers that keep each read just under ``timeout``."""
         sleeps = sum(min(self.max_backoff, self.backoff * 2 ** i) for i in range(self.retries))
         return (self.retries + 1) * self.timeout + sleeps
 
