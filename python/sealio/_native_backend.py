@@ -36,6 +36,34 @@ def _raise_status(status: int, what: str) -> None:
     raise ValueError(f"{what}: invalid arguments (status {status})")
 
 
+def _immutable(*views: memoryview) -> bool:
+    """True if every view is of a ``bytes`` object: immutable memory, which
+    no writable output can overlap, so the address check can be skipped
+    (it costs more than a small message's encryption)."""
+    for v in views:
+        if type(v.obj) is not bytes:
+            return False
+    return True
+
+
+_UINTPTR: Any = None
+
+
+def _addr(ffi: Any, c: Any) -> int:
+    global _UINTPTR
+    if _UINTPTR is None:
+        _UINTPTR = ffi.typeof("uintptr_t")
+    return int(ffi.cast(_UINTPTR, c))
+
+
+def _check_spans(ffi: Any, out: tuple[str, Any, int], same: tuple[str, Any, int],
+                 others: tuple[tuple[str, Any, int], ...]) -> None:
+    """_buffers.check_overlap on (name, cdata pointer, length) triples."""
+    _buffers.check_overlap((out[0], _addr(ffi, out[1]), out[2]),
+                           (same[0], _addr(ffi, same[1]), same[2]),
+                           tuple((nm, _addr(ffi, c), n) for nm, c, n in others))
+
+
 class _Pins:
     """The buffers of one C call, exported with ``ffi.from_buffer`` and all
     released when the ``with`` block exits (normally or by an exception)."""
@@ -65,7 +93,7 @@ class _Pins:
         return c
 
     def span(self, name: str, c: Any, n: int) -> _buffers.Span:
-        return (name, int(self._ffi.cast("uintptr_t", c)), n)
+        return (name, _addr(self._ffi, c), n)
 
 
 class NativeGcm:
@@ -81,13 +109,17 @@ class NativeGcm:
         self._ctx = ffi.gc(ctx, lib.sealio_gcm_free)
         self.kernel = kernel
 
+    # The hot one-shot calls use cffi's own context managers (cheaper than
+    # _Pins): the with statement releases every buffer, whichever way it ends.
+
     def encrypt(self, nonce: memoryview, aad: memoryview, src: memoryview, out: memoryview) -> None:
         ffi, lib = _kernel.native()  # type: ignore[misc]
         n = src.nbytes
-        with _Pins(ffi) as pins:
-            o, s, nn, a = pins.rw(out), pins.ro(src), pins.ro(nonce), pins.ro(aad)
-            _buffers.check_overlap(pins.span("out", o, n + TAG), pins.span("plaintext", s, n),
-                                   (pins.span("nonce", nn, NONCE), pins.span("aad", a, aad.nbytes)))
+        with ffi.from_buffer(out, require_writable=True) as o, ffi.from_buffer(src) as s, \
+                ffi.from_buffer(nonce) as nn, ffi.from_buffer(aad) as a:
+            if not _immutable(src, nonce, aad):
+                _check_spans(ffi, ("out", o, n + TAG), ("plaintext", s, n),
+                             (("nonce", nn, NONCE), ("aad", a, aad.nbytes)))
             rc = lib.sealio_gcm_encrypt(self._ctx, nn, a, aad.nbytes, s, n, o, o + n)
         if rc != 0:
             _raise_status(rc, "AES-GCM encrypt")
@@ -95,10 +127,11 @@ class NativeGcm:
     def decrypt(self, nonce: memoryview, aad: memoryview, src: memoryview, out: memoryview) -> None:
         ffi, lib = _kernel.native()  # type: ignore[misc]
         n = src.nbytes - TAG
-        with _Pins(ffi) as pins:
-            o, s, nn, a = pins.rw(out), pins.ro(src), pins.ro(nonce), pins.ro(aad)
-            _buffers.check_overlap(pins.span("out", o, n), pins.span("data", s, n + TAG),
-                                   (pins.span("nonce", nn, NONCE), pins.span("aad", a, aad.nbytes)))
+        with ffi.from_buffer(out, require_writable=True) as o, ffi.from_buffer(src) as s, \
+                ffi.from_buffer(nonce) as nn, ffi.from_buffer(aad) as a:
+            if not _immutable(src, nonce, aad):
+                _check_spans(ffi, ("out", o, n), ("data", s, n + TAG),
+                             (("nonce", nn, NONCE), ("aad", a, aad.nbytes)))
             rc = lib.sealio_gcm_decrypt(self._ctx, nn, a, aad.nbytes, s, n, s + n, o)
         if rc == lib.SEALIO_ERR_AUTH:
             raise IntegrityError("AES-GCM authentication failed")
@@ -184,10 +217,11 @@ class NativeCbc:
 
     def encrypt(self, iv: memoryview, src: memoryview, out: memoryview, padding: bool) -> int:
         ffi, lib = _kernel.native()  # type: ignore[misc]
-        with _Pins(ffi) as pins:
-            o, s, v = pins.rw(out), pins.ro(src), pins.ro(iv)
-            _buffers.check_overlap(pins.span("out", o, _cbc_out_len(src.nbytes, padding)),
-                                   pins.span("plaintext", s, src.nbytes), (pins.span("iv", v, IV),))
+        with ffi.from_buffer(out, require_writable=True) as o, ffi.from_buffer(src) as s, \
+                ffi.from_buffer(iv) as v:
+            if not _immutable(src, iv):
+                _check_spans(ffi, ("out", o, _cbc_out_len(src.nbytes, padding)),
+                             ("plaintext", s, src.nbytes), (("iv", v, IV),))
             if padding:
                 n = ffi.new("size_t *")
                 rc = lib.sealio_cbc_encrypt_pad(self._ctx, v, s, src.nbytes, o, out.nbytes, n)
@@ -201,10 +235,11 @@ class NativeCbc:
 
     def decrypt(self, iv: memoryview, src: memoryview, out: memoryview, padding: bool) -> int:
         ffi, lib = _kernel.native()  # type: ignore[misc]
-        with _Pins(ffi) as pins:
-            o, s, v = pins.rw(out), pins.ro(src), pins.ro(iv)
-            _buffers.check_overlap(pins.span("out", o, src.nbytes),
-                                   pins.span("ciphertext", s, src.nbytes), (pins.span("iv", v, IV),))
+        with ffi.from_buffer(out, require_writable=True) as o, ffi.from_buffer(src) as s, \
+                ffi.from_buffer(iv) as v:
+            if not _immutable(src, iv):
+                _check_spans(ffi, ("out", o, src.nbytes), ("ciphertext", s, src.nbytes),
+                             (("iv", v, IV),))
             if padding:
                 n = ffi.new("size_t *")
                 rc = lib.sealio_cbc_decrypt_pad(self._ctx, v, s, src.nbytes, o, out.nbytes, n)
