@@ -325,3 +325,18 @@ def test_abi_mismatch_is_an_import_error() -> None:
         _kernel._check_abi(stale)  # type: ignore[arg-type]
     current = SimpleNamespace(lib=SimpleNamespace(sealio_abi_version=lambda: 1, SEALIO_ABI_VERSION=1))
     _kernel._check_abi(current)  # type: ignore[arg-type]
+
+
+def test_kernel_argument_type_and_native_ids() -> None:
+    """Cheap robustness of the kernel layer (issue 12): a non-str kernel is
+    a TypeError (``kernel=2`` used to be a ValueError quoting it, a list an
+    unhashable error in some paths), and asking for the C id of a
+    non-native kernel is a ValueError, not a KeyError."""
+    for bad in (2, 2.0, b"vaes", ["vaes"]):
+        with pytest.raises(TypeError, match="kernel must be"):
+            _kernel.resolve(bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            P.AesGcm(bytes(32), kernel=bad)  # type: ignore[arg-type]
+    for name in ("fallback", "auto", "", None):
+        with pytest.raises(ValueError, match="not a native kernel"):
+            _kernel.native_id(name)  # type: ignore[arg-type]

@@ -59,6 +59,8 @@ def resolve(kernel: str | None = None) -> str:
     """Turn a request (None means the process default) into a kernel name."""
     if kernel is None:
         return default()
+    if not isinstance(kernel, str):
+        raise TypeError(f"kernel must be a str or None, not {type(kernel).__name__}")
     if kernel == "auto":
         return available()[0]
     if kernel not in KERNELS:
@@ -75,7 +77,11 @@ def default() -> str:
 
 
 def native_id(kernel: str) -> int:
-    return _NATIVE_IDS[kernel]
+    """The C core's id of a native kernel; ValueError for any other name."""
+    try:
+        return _NATIVE_IDS[kernel]
+    except (KeyError, TypeError):
+        raise ValueError(f"{kernel!r} is not a native kernel (choose vaes or aesni)") from None
 
 
 def cpu_features() -> dict[str, Any]:
