@@ -210,6 +210,7 @@ _URI_OPTIONS = {"region", "endpoint", "profile", "timeout", "retries"}
 
 def from_uri(uri: str) -> AwsKms:
     """``aws-kms://alias/NAME?region=R[&endpoint=URL&profile=P&timeout=S&retries=N]``."""
+    _options.check_config(uri)
     body = uri.split("://", 1)[1]
     key_part, _, query = body.partition("?")
     if "#" in query or "#" in key_part:
