@@ -178,7 +178,7 @@ def test_kms_bad_wrapped_output() -> None:
         def unwrap_key(self, wrapped_key: str, master_key_identifier: str) -> bytes:
             return b""
 
-    with pytest.raises(sealio.KmsError, match="697"):
+    with pytest.raises(sealio.KmsError, match="665"):
         KeyManager(Weird()).seal_header("m", 12, None)
     with pytest.raises(TypeError):
         KeyManager(object())

@@ -41,26 +41,28 @@ class _TargetWriter(SealedWriter):
             raise
 
     def close(self) -> None:
-        if self.closed:
-            return
-        try:
-            super().close()
-        except BaseException:
-            self._discard_target()
-            raise
-        target, self._target = self._target, None
-        if target is not None:
-            target.close()
-            if getattr(target, "autocommit", True) is False:
-                target.commit()
+        with self._wlock:  # re-entrant: the same lock SealedWriter.close takes
+            if self.closed:
+                return
+            try:
+                super().close()
+            except BaseException:
+                self._discard_target()
+                raise
+            target, self._target = self._target, None
+            if target is not None:
+                target.close()
+                if getattr(target, "autocommit", True) is False:
+                    target.commit()
 
     def abort(self) -> None:
-        if self.closed:
-            return
-        try:
-            super().abort()
-        finally:
-            self._discard_target()
+        with self._wlock:
+            if self.closed:
+                return
+            try:
+                super().abort()
+            finally:
+                self._discard_target()
 
     def _discard_target(self) -> None:
         target, self._target = getattr(self, "_target", None), None
