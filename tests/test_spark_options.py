@@ -84,3 +84,22 @@ def test_kms_uris_with_ordinary_options_are_accepted() -> None:
     for uri in ("vault+https://vault.example:8200/transit/keys/orders?timeout=5&namespace=team",
                 "aws-kms://alias/orders?region=eu-west-1"):
         assert parse_options({"path": "/tmp/x", "keys": uri}).keys == uri
+
+
+def test_commit_marker_is_never_written_through_a_planted_link(keys: str, tmp_path: Path) -> None:
+    """``_SUCCESS`` used to be ``open(..., "wb")``: a link planted there truncated its target."""
+    pytest.importorskip("pyspark", minversion="4.0")
+    from pyspark.sql.types import LongType, StructField, StructType
+
+    from sealio.spark._writer import SealedWriter
+
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    (out / "_SUCCESS").symlink_to(victim)
+    w = SealedWriter(parse_options({"path": str(out), "keys": keys, "format": "csv"}), "csv",
+                     StructType([StructField("a", LongType())]), overwrite=False)
+    w.commit([])
+    assert victim.read_bytes() == b"precious"
+    assert (out / "_SUCCESS").is_file() and not (out / "_SUCCESS").is_symlink()

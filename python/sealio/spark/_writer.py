@@ -32,6 +32,19 @@ class SealedCommitMessage(WriterCommitMessage):
     rows: int
 
 
+def _publish_empty(path: str) -> None:
+    """The ``_SUCCESS`` marker, created exclusively and renamed into place:
+    never written through (and so never truncating) a link planted there."""
+    from sealio.streams import _AtomicFileSink
+
+    sink = _AtomicFileSink(path)
+    try:
+        sink.publish()
+    except BaseException:
+        sink.abort()
+        raise
+
+
 class SealedWriter(DataSourceArrowWriter):
     """Created on the driver, pickled to tasks: every task of one job shares
     ``job_id`` and so one staging directory."""
@@ -78,7 +91,7 @@ class SealedWriter(DataSourceArrowWriter):
         for m in done:
             os.replace(m.staged, m.final)
         self._cleanup()
-        open(os.path.join(self.options.path, "_SUCCESS"), "wb").close()
+        _publish_empty(os.path.join(self.options.path, "_SUCCESS"))
 
     def abort(self, messages: list[Any]) -> None:
         self._cleanup()
