@@ -56,7 +56,8 @@
  *     its length) so that lanes do not all hit one L1 set: equally sized
  *     buffers tend to sit at the same page offset, and 16-32 streams in an
  *     8-way set made the lock step 2-4x slower.  Every job is validated
- *     before anything is written.
+ *     before anything is written, including that no output meets another
+ *     job's buffers (outputs sorted in a malloc'ed table, O(n log n)).
  *
  * Constant time
  * -------------

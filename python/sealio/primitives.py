@@ -6,6 +6,11 @@ Everything here is a thin, checked door into ``csrc/``: keys of 16, 24 or
 :class:`sealio.IntegrityError` and never returns plaintext. Inputs are any
 bytes-like object; ``*_into`` functions write into any writable buffer
 (bytearray, memoryview, numpy) and return the number of bytes written.
+An output may be the input it replaces, starting at the same address (in
+place); any other overlap of an output with an input, the nonce, AAD, IV,
+prefix or another output is a ``ValueError`` on every kernel. Thread
+counts are ints in 0..1024, segment sizes 1..GCM_MAX_BYTES, indexes
+32-bit; each is checked before anything is allocated from it.
 
 The kernel is chosen once per process (see :func:`cpu_features`); set
 ``SEALIO_KERNEL=vaes|aesni|fallback`` to force one. GCM nonces must never
