@@ -18,6 +18,7 @@ import hmac
 import io
 import os
 import struct
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from hashlib import sha256
@@ -140,10 +141,16 @@ def encrypt_many(plaintexts: Sequence[Any], keys: KeySource) -> list[bytes]:
 
 class CommonWriter(io.RawIOBase):
     """Streaming common-format writer (constant memory); nothing is written
-    for an empty plaintext, as in BigDL."""
+    for an empty plaintext, as in BigDL.
+
+    ``write`` and ``close`` are serialised: the CBC chain's next IV is the
+    last ciphertext block, so two unsynchronised writers would encrypt two
+    chunks under one IV and interleave a corrupt chain.
+    """
 
     def __init__(self, f: IO[bytes], keys: KeySource) -> None:
         super().__init__()
+        self._lock = threading.Lock()
         self._f = f
         encrypted_key, key = keys.new_data_key()
         key.warn_if_weak("BigDL writer")
@@ -159,11 +166,14 @@ class CommonWriter(io.RawIOBase):
 
     def write(self, b: Any) -> int:
         data = memoryview(b).cast("B")
-        self._pending += data
-        full = (len(self._pending) - 1) // BLOCK * BLOCK  # keep >= 1 byte for the padded tail
-        if full >= CHUNK:
-            self._emit(bytes(self._pending[:full]), padding=False)
-            del self._pending[:full]
+        with self._lock:
+            if self.closed:
+                raise ValueError("write to closed BigDL writer")
+            self._pending += data
+            full = (len(self._pending) - 1) // BLOCK * BLOCK  # keep >= 1 byte for the padded tail
+            if full >= CHUNK:
+                self._emit(bytes(self._pending[:full]), padding=False)
+                del self._pending[:full]
         return len(data)
 
     def _emit(self, plain: bytes, *, padding: bool) -> None:
@@ -176,11 +186,12 @@ class CommonWriter(io.RawIOBase):
         self._f.write(ct)
 
     def close(self) -> None:
-        if self.closed:
-            return
-        try:
-            if self._pending or self._started:
-                self._emit(bytes(self._pending), padding=True)
-                self._f.write(self._mac.digest())
-        finally:
-            super().close()
+        with self._lock:
+            if self.closed:
+                return
+            try:
+                if self._pending or self._started:
+                    self._emit(bytes(self._pending), padding=True)
+                    self._f.write(self._mac.digest())
+            finally:
+                super().close()
