@@ -200,3 +200,43 @@ def test_demo(capsys: pytest.CaptureFixture[str]) -> None:
     for step in ("sealio keygen", "sealio encrypt", "sealio inspect", "sealio verify", "sealio decrypt",
                  "matches", "pyarrow read the sealed Parquet"):
         assert step in out
+
+
+def test_commitment_shown_and_required_on_demand(ring: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """inspect names the format and its key commitment; verify/decrypt
+    --require-commitment refuse a 1.0 file (written by the reference under
+    the same keyring) and accept what sealio writes today."""
+    import sealref
+
+    old = tmp_path / "old.sealed"
+    inputs = sealref.FileInputs(dek=os.urandom(32), kek=os.urandom(32), kek_id=os.urandom(16),
+                                salt=os.urandom(32), nonce_prefix=os.urandom(7), dek_nonce=os.urandom(12),
+                                master_key_id="main", minor=0)
+    old.write_bytes(sealref.seal(b"old,file\n", inputs, sealio.LocalKeyring(ring)))
+    (tmp_path / "new.csv").write_bytes(b"new,file\n")
+    assert main(["encrypt", "--keyring", str(ring), "-q", str(tmp_path / "new.csv"), str(tmp_path / "new.sealed")]) == 0
+    capsys.readouterr()
+    assert main(["inspect", str(old), str(tmp_path / "new.sealed")]) == 0
+    out = capsys.readouterr().out
+    assert "format version   1.0 (no key commitment)" in out
+    assert "format version   1.1 (key commitment)" in out
+    assert main(["verify", "--keyring", str(ring), "-q", str(old)]) == 0
+    assert main(["verify", "--keyring", str(ring), "-q", "--require-commitment", str(old)]) == 1
+    assert "no key commitment" in capsys.readouterr().err
+    assert main(["decrypt", "--keyring", str(ring), "-q", "--require-commitment", str(old),
+                 str(tmp_path / "old.csv")]) == 1
+    assert not (tmp_path / "old.csv").exists()
+    assert main(["decrypt", "--keyring", str(ring), "-q", "--require-commitment",
+                 str(tmp_path / "new.sealed"), str(tmp_path / "new.out")]) == 0
+    assert (tmp_path / "new.out").read_bytes() == b"new,file\n"
+
+
+def test_keygen_scrypt_cost_above_the_cap_is_a_usage_error(tmp_path: Path) -> None:
+    env = dict(os.environ, SEALIO_PASSPHRASE="pw")
+    r = subprocess.run([sys.executable, "-m", "sealio.cli", "keygen", "--keyring", str(tmp_path / "k.json"),
+                        "--passphrase", "--scrypt-n", str(1 << 22), "main"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and "scrypt" in r.stderr
+    assert not (tmp_path / "k.json").exists()

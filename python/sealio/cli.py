@@ -351,7 +351,10 @@ def cmd_keygen(args: argparse.Namespace) -> int:
         kr = _load_keyring(args)
     else:
         pw = _passphrase(confirm=True) if args.passphrase else None
-        kr = LocalKeyring.create(path, pw, scrypt_n=args.scrypt_n)
+        try:
+            kr = LocalKeyring.create(path, pw, scrypt_n=args.scrypt_n)
+        except ValueError as e:  # a scrypt cost above the cap
+            raise UsageError(str(e)) from None
         _say(args, f"created keyring {path} (mode 0600{', passphrase-protected' if pw else ''})")
     if args.rotate:
         v = kr.rotate(args.name)
@@ -397,7 +400,8 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
 def _decrypt_one(args: argparse.Namespace, keys: KeyManager, src: Path, dst: Path, rel: str,
                  prog: Progress) -> None:
     aad = _aad_for(args, rel)
-    with _open_src(args, src, Path(args.src)) as raw, streams.open(raw, "rb", keys=keys, aad=aad) as fin:
+    with _open_src(args, src, Path(args.src)) as raw, \
+            streams.open(raw, "rb", keys=keys, aad=aad, require_commitment=args.require_commitment) as fin:
         sink = streams._AtomicFileSink(dst)  # plaintext appears only once fully authenticated
         try:
             buf = bytearray(8 << 20)
@@ -464,7 +468,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     else:
         for info in results:
             print(f"{info['file']}:")
-            print(f"  format version   {info['format_version']}")
+            commitment = "key commitment" if info["key_commitment"] else "no key commitment"
+            print(f"  format version   {info['format']} ({commitment})")
             print(f"  algorithm        {info['algorithm']} (suite {info['suite_id']})")
             print(f"  segment size     {info['segment_size']} ({_human(info['segment_size'])})")
             print(f"  header length    {info['header_size']}")
@@ -489,7 +494,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             try:
                 aad = _aad_for(args, rel)
                 prog = Progress(f"verify {rel}", f.stat().st_size, not args.quiet)
-                with _open_src(args, f, Path(target)) as raw, streams.open(raw, "rb", keys=keys, aad=aad) as r:
+                with _open_src(args, f, Path(target)) as raw, \
+                        streams.open(raw, "rb", keys=keys, aad=aad,
+                                     require_commitment=args.require_commitment) as r:
                     while n := r.readinto(buf):
                         prog(n)
                     _say(args, f"{f}: OK ({r.size} bytes, {r.segment_count} segments authenticated)")
@@ -625,6 +632,10 @@ def build_parser() -> argparse.ArgumentParser:
     def quiet(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary output")
 
+    def commitment(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--require-commitment", action="store_true",
+                        help="refuse format 1.0 files (no key commitment, docs/FORMAT.md)")
+
     def follow(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--follow-symlinks", action="store_true",
                         help="follow symbolic links inside trees (and write through linked directories "
@@ -654,6 +665,8 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--master-key", metavar="NAME", help="master key (default: the keyring's default)")
             sp.add_argument("--segment-size", type=_parse_size, default=None, metavar="SIZE",
                             help="segment size, a power of two 4K..4M (default 64K)")
+        else:
+            commitment(sp)
         aad(sp)
         sp.add_argument("--force", action="store_true", help="overwrite existing destination files")
         follow(sp)
@@ -674,6 +687,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Authenticate header and every segment of sealed files or trees.")
     keyring(sp)
     kms(sp)
+    commitment(sp)
     aad(sp)
     follow(sp)
     quiet(sp)
