@@ -350,7 +350,9 @@ class SealedReader(io.RawIOBase):
                 f.result()
         if errors:
             out[:] = bytes(len(out))
-            raise min(errors, key=lambda ce: ce[0])[1]
+            first = min(errors, key=lambda ce: ce[0])[1]
+            errors.clear()  # no cycle exception -> traceback -> frame -> errors -> exception
+            raise first
 
     def _segment_into(self, index: int, lo: int, out: memoryview) -> None:
         """Plaintext of segment ``index`` from offset ``lo``, len(out) bytes."""
