@@ -79,3 +79,44 @@ def main(one_input: Callable[[bytes], None]) -> None:
     quiet_warnings()
     atheris.Setup(sys.argv, one_input)
     atheris.Fuzz()
+
+
+# -- structure-aware JSON: byte mutations rarely keep JSON valid, so targets
+# that parse JSON also rebuild a seed document node by node, replacing the
+# nodes the fuzzer's bytes choose with hostile values (other types, huge or
+# non-finite numbers, very long digit strings, deep nesting).
+
+_NUMBERS = ("0", "-1", "1e400", "-1e400", "NaN", "Infinity", "-Infinity", "1.5", "-0", "4294967296",
+            "18446744073709551616", "1e-400")
+
+
+def _hostile(fdp: object) -> str:
+    kind = fdp.ConsumeIntInRange(0, 9)  # type: ignore[attr-defined]
+    if kind == 0:
+        depth = fdp.ConsumeIntInRange(1, 100_000)  # type: ignore[attr-defined]
+        return "[" * depth + "]" * depth
+    if kind == 1:
+        return "1" * fdp.ConsumeIntInRange(1, 6_000)  # type: ignore[attr-defined]
+    if kind == 2:
+        return _NUMBERS[fdp.ConsumeIntInRange(0, len(_NUMBERS) - 1)]  # type: ignore[attr-defined]
+    if kind == 3:
+        return str(fdp.ConsumeInt(8))  # type: ignore[attr-defined]
+    if kind == 4:
+        import json
+
+        return json.dumps(fdp.ConsumeUnicode(fdp.ConsumeIntInRange(0, 64)))  # type: ignore[attr-defined]
+    return ("[]", "{}", "true", "null", '""', '{"": []}')[kind - 5]
+
+
+def json_variant(template: object, fdp: object) -> str:
+    """JSON text of ``template`` with the nodes ``fdp`` picks replaced by
+    hostile values (keys kept, so the loader's structure is reached)."""
+    import json
+
+    if fdp.remaining_bytes() and fdp.ConsumeIntInRange(0, 7) == 0:  # type: ignore[attr-defined]
+        return _hostile(fdp)
+    if isinstance(template, dict):
+        return "{" + ",".join(f"{json.dumps(k)}:{json_variant(v, fdp)}" for k, v in template.items()) + "}"
+    if isinstance(template, list):
+        return "[" + ",".join(json_variant(v, fdp) for v in template) + "]"
+    return json.dumps(template)

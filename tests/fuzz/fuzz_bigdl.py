@@ -11,6 +11,8 @@ Input: ``selector (1) ‖ bytes``; the selector picks the entry point:
 5. 6. ``legacy-2.1`` / ``legacy-2.2`` openers (legacy header, MAC variants)
 7. a BigDL key file (``config.load_key_file``)
 8. ``sealio bigdl inspect``'s header reader (``cli_bigdl._inspect_one``)
+9. 10. a ``.meta`` / key file rebuilt from a seed document with hostile
+   nodes (``_harness.json_variant``: byte mutations rarely keep JSON valid)
 
 Properties: each raises only ``SealioError`` subclasses; a reader that
 opens returns at most its size and stays seekable.
@@ -43,6 +45,8 @@ OPENERS = {
     6: dataset.Opener("legacy-2.2", data_key=DATA_KEY),
 }
 FILE = _harness.scratch_dir() / "part-00000"
+META_TEMPLATE = {"encryptedDataKey": META_KEY}
+KEY_FILE_TEMPLATE = {"primary_key_plaintext": PK, "data_key_path": "/nonexistent/dataKey"}
 
 
 def _read(opener: dataset.Opener, body: bytes) -> None:
@@ -59,7 +63,12 @@ def _read(opener: dataset.Opener, body: bytes) -> None:
 def one_input(data: bytes) -> None:
     if not data:
         return
-    selector, body = data[0] % 9, data[1:]
+    selector, body = data[0] % 11, data[1:]
+    if selector >= 9:
+        fdp = atheris.FuzzedDataProvider(body)
+        template = META_TEMPLATE if selector == 9 else KEY_FILE_TEMPLATE
+        body = _harness.json_variant(template, fdp).encode()
+        selector = 0 if selector == 9 else 7
     with _harness.allowed(SealioError):
         if selector == 0:
             dataset.parse_meta(body)

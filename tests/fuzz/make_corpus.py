@@ -173,6 +173,8 @@ def bigdl() -> None:
                                                  "data_key_path": "/nonexistent/dataKey"}).encode()
     seeds["inspect-legacy"] = bytes([8]) + legacy.encrypt_legacy(b"x" * 20, data_key, "legacy-2.2", epoch=-1)
     seeds["inspect-common"] = bytes([8]) + one
+    seeds["meta-structured"] = bytes([9]) + bytes(range(1, 17))
+    seeds["key-file-structured"] = bytes([10]) + bytes(range(1, 17))
     _write("bigdl", seeds)
 
 
