@@ -53,9 +53,9 @@ class Target:
 TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("header", runs=300_000, max_time=20, max_len=1100),
     Target("open", runs=40_000, max_time=30, max_len=16_384),
-    Target("keyring", runs=15_000, max_time=25, max_len=2_048),
+    Target("keyring", runs=40_000, max_time=25, max_len=2_048),
     Target("kms_uri", runs=15_000, max_time=20, max_len=4_400),
-    Target("bigdl", runs=30_000, max_time=30, max_len=2_048),
+    Target("bigdl", runs=60_000, max_time=30, max_len=2_048),
     Target("gcm_segments", runs=50_000, max_time=30, max_len=8_192, native=True,
            extra=("-malloc_limit_mb=256",)),
 )}
