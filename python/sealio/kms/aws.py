@@ -89,6 +89,8 @@ class AwsKms:
                 from None
         except botocore.exceptions.ProfileNotFound as e:
             raise KmsAuthError(f"AWS profile not found: {e}") from None
+        except (botocore.exceptions.InvalidRegionError, ValueError):  # botocore's own message echoes input
+            raise KmsError("AWS KMS region or endpoint is not valid (see docs/KMS.md for the form)") from None
         self.region = self._client.meta.region_name
         self._lock = threading.Lock()
 
