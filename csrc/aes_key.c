@@ -11,9 +11,11 @@
  * Licensed under the Apache License, Version 2.0.
  */
 #include <string.h>
-#include <immintrin.h>
 
 #include "internal.h"
+
+#if SEALIO_X86 /* the AES-NI schedule; sealio_keyed_new below is portable */
+#include <immintrin.h>
 
 #define TARGET_AESNI __attribute__((target("aes,sse4.1")))
 
@@ -85,6 +87,7 @@ TARGET_AESNI void sealio_aes_encrypt_block(const aes_schedule *s,
         b, _mm_load_si128((const __m128i *)s->rk[s->rounds]));
     _mm_storeu_si128((__m128i *)out, b);
 }
+#endif /* SEALIO_X86 */
 
 static void set_status(int *status, int value) {
     if (status) *status = value;

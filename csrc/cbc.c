@@ -76,14 +76,19 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <immintrin.h>
 
 #include "internal.h"
+
+/* The kernels below are x86 only (SEALIO_X86, internal.h); the entry
+ * points, padding and lane scheduling are portable. */
+#if SEALIO_X86
+#include <immintrin.h>
 
 #define TARGET_AESNI __attribute__((target("aes,sse4.1")))
 #define TARGET_VAES __attribute__((target("vaes,avx2,aes,sse4.1")))
 #define INLINE static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 16")
+#endif
 
 #define BLK 16
 
@@ -101,6 +106,7 @@ static void pad_block(uint8_t blk[BLK], const uint8_t *tail, size_t rem) {
     memset(blk + rem, (int)(BLK - rem), BLK - rem);
 }
 
+#if SEALIO_X86
 /* ------------------------------------------------- single-chain encrypt */
 
 TARGET_AESNI INLINE __m128i ld(const uint8_t *p) {
@@ -279,6 +285,8 @@ TARGET_VAES void sealio_cbc_dec_vaes(const aes_schedule *dec,
     }
 }
 
+#endif /* SEALIO_X86: single-chain kernels */
+
 /* ---------------------------------------------------------- public API */
 
 sealio_cbc *sealio_cbc_new(const uint8_t *key, size_t key_len, int kernel,
@@ -439,6 +447,7 @@ typedef void mb_kernel_fn(mb_state *s, size_t steps);
  * instead of one load per lane, which relieves the load ports (with a key
  * per lane the loads, not the AES units, bound the speed).
  */
+#if SEALIO_X86
 TARGET_AESNI INLINE void mb_run_x(mb_state *s, size_t steps, const unsigned nr,
                                   const int uni) {
     enum { L = MB_X_LANES };
@@ -555,6 +564,18 @@ static mb_kernel_fn *const MB_KERNELS[2][2][3] = {
     {{mb_x10_0, mb_x12_0, mb_x14_0}, {mb_x10_1, mb_x12_1, mb_x14_1}},
     {{mb_y10_0, mb_y12_0, mb_y14_0}, {mb_y10_1, mb_y12_1, mb_y14_1}},
 };
+#else /* !SEALIO_X86 */
+/* Unreachable: no CBC context exists without a kernel (cpu.c). */
+static void mb_nohw(mb_state *s, size_t n) {
+    (void)s;
+    (void)n;
+    abort();
+}
+static mb_kernel_fn *const MB_KERNELS[2][2][3] = {
+    {{mb_nohw, mb_nohw, mb_nohw}, {mb_nohw, mb_nohw, mb_nohw}},
+    {{mb_nohw, mb_nohw, mb_nohw}, {mb_nohw, mb_nohw, mb_nohw}},
+};
+#endif /* SEALIO_X86: multi-buffer kernels */
 
 enum { LANE_IDLE, LANE_BODY, LANE_FINAL };
 

@@ -11,7 +11,7 @@
 
 #include "internal.h"
 
-#if defined(__x86_64__) || defined(__i386__)
+#if SEALIO_X86
 #include <cpuid.h>
 
 static uint64_t read_xcr0(void) {
@@ -42,7 +42,7 @@ static unsigned probe(void) {
     }
     return f;
 }
-#else
+#else /* portable build: no kernel is available (internal.h) */
 static unsigned probe(void) { return 0; }
 #endif
 

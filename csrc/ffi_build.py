@@ -99,8 +99,17 @@ SOURCES = sorted(str(p.relative_to(HERE.parent)) for p in HERE.glob("*.c"))
 
 
 def _flags() -> tuple[list[str], list[str]]:
+    """Compiler and linker flags. No ``-m`` ISA flags, on purpose: each x86
+    kernel selects its instruction set per file or function (``#pragma GCC
+    target`` / ``target`` attributes), so the portable code (dispatch, CPU
+    probe, threads) stays runnable on any CPU of the target, and non-x86
+    targets compile only the portable parts (``SEALIO_X86`` in internal.h).
+    ``SEALIO_PORTABLE=1`` forces that portable build on x86 too, which is
+    how the non-x86 path is tested here (tests/test_packaging.py)."""
     cflags = ["-O3", "-std=gnu11", "-fvisibility=hidden", "-pthread"]
     ldflags = ["-pthread"]
+    if os.environ.get("SEALIO_PORTABLE", "") not in ("", "0"):
+        cflags.append("-DSEALIO_NO_X86")
     if os.environ.get("SEALIO_SANITIZE"):
         san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
                "-fno-sanitize-recover=undefined", "-O1", "-g"]

@@ -39,9 +39,13 @@
 #define SEALIO_GCM_COMMON_H
 
 #include <string.h>
-#include <immintrin.h>
 
 #include "internal.h"
+
+#if !SEALIO_X86
+#error "gcm_common.h holds x86 kernels: include it only under SEALIO_X86"
+#endif
+#include <immintrin.h>
 
 #define GCM_BLOCK 16
 

@@ -10,6 +10,22 @@
 
 #include "sealio.h"
 
+/*
+ * SEALIO_X86: the x86 kernels (AES-NI, VAES) are compiled. Elsewhere, or
+ * when SEALIO_NO_X86 forces the portable build (ffi_build.py sets it for
+ * SEALIO_PORTABLE=1, so this path is testable on x86 too), only the
+ * portable parts are built: no kernel is available, every keyed
+ * constructor returns SEALIO_ERR_UNSUPPORTED, and the Python package runs
+ * on its `cryptography` backend. Kernel TUs and <immintrin.h> are
+ * guarded by this one macro.
+ */
+#if (defined(__x86_64__) || defined(__i386__) || defined(_M_X64)) && \
+    !defined(SEALIO_NO_X86)
+#define SEALIO_X86 1
+#else
+#define SEALIO_X86 0
+#endif
+
 #define SEALIO_MAX_ROUNDS 14
 #define SEALIO_GHASH_POWERS 16 /* H^1..H^16 for aggregated reduction */
 

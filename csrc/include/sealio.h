@@ -1,6 +1,9 @@
 /*
  * sealio C core: AES-GCM and AES-CBC kernels for x86-64 (AES-NI + PCLMULQDQ,
- * VAES + VPCLMULQDQ), chosen once per process from CPUID/XGETBV.
+ * VAES + VPCLMULQDQ), chosen once per process from CPUID/XGETBV. On other
+ * targets (or built with SEALIO_NO_X86) the same API compiles without
+ * kernels: none is available and every keyed constructor returns
+ * SEALIO_ERR_UNSUPPORTED, so callers use another backend.
  *
  * Contract for every entry point:
  *   - No global mutable state apart from the one-time CPU probe: every call is
