@@ -18,108 +18,82 @@ BigDL's readers expect), and new data belongs in sealed files.
 
 from __future__ import annotations
 
-import os
-import posixpath
-from typing import Any
+from typing import Any, Callable
 
-import pyarrow as pa
 import pyarrow.fs as pafs
 
-from sealio.arrow._filesystem import ArrowReadableBase, _as_arrow_fs, _local_root
 from sealio.bigdl._cbcfile import CbcFile
 from sealio.bigdl.dataset import Opener, parse_meta
+from sealio.fs.arrow import PolicyFileSystemHandler, as_arrow_fs
+from sealio.fs.policy import StoragePolicy
 
-__all__ = ["BigDLFileSystem", "BigDLFileSystemHandler", "open_dataset"]
-
-
-def _empty_part(info: pafs.FileInfo) -> bool:
-    """BigDL writes an empty partition as a 0-byte file: no rows, and no
-    CSV header that a reader could infer columns from, so listings skip it."""
-    return info.type == pafs.FileType.File and info.size == 0
+__all__ = ["BigDLCodec", "BigDLFileSystem", "BigDLFileSystemHandler", "open_dataset"]
 
 
-class _ArrowView(ArrowReadableBase):
-    """What ``pa.PythonFile`` reads from: the verified reader, plus
-    ``read_buffer``, so whole chunks decrypt straight into Arrow memory."""
+class BigDLCodec:
+    """BigDL part files under a :class:`~sealio.fs.policy.StoragePolicy`:
+    read-only, sizes unknown until a file is authenticated, 0-byte files
+    (BigDL's empty partitions: no rows, and no CSV header that a reader
+    could infer columns from) hidden from listings. Each file is opened with
+    ``opener`` (:class:`~sealio.bigdl.dataset.Opener`)."""
 
-    def __init__(self, reader: CbcFile) -> None:
-        self.reader = reader
+    kind = "bigdl"
+    writable = False
+    bind_paths = False
+    passthrough = False
+    measures_sizes = True
 
-    def read_buffer(self, nbytes: int | None = None) -> pa.Buffer:
-        r = self.reader
-        left = max(0, r.size - r.tell())
-        n = left if nbytes is None or nbytes < 0 else min(nbytes, left)
-        buf = pa.allocate_buffer(n)
-        got = r.readinto_full(memoryview(buf)) if n else 0
-        return buf if got == n else buf.slice(0, got)
+    def __init__(self, opener: Opener) -> None:
+        self.opener = opener
 
-    def close(self) -> None:
-        self.reader.close()  # closes the base file too
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BigDLCodec) and other.opener is self.opener  # key sources have no equality
+
+    def __hash__(self) -> int:
+        return id(self.opener)
+
+    def __repr__(self) -> str:
+        return f"BigDLCodec(format={self.opener.fmt!r})"
+
+    def check_picklable(self) -> None:
+        # fsspec keeps constructor arguments (storage_options) for pickling and to_json
+        if self.opener.primary_key_b64 or self.opener.data_key:
+            raise TypeError("a bigdl filesystem given a primary key or data key cannot be pickled or "
+                            "serialised (key material never leaves the process); use a key source "
+                            "such as sealio.bigdl.EnvKeySource")
+
+    def __reduce__(self) -> Any:
+        self.check_picklable()
+        return (BigDLCodec, (self.opener,))  # the opener pickles only when its key source does
+
+    def listed_size(self, size: int, sniff: Callable[[], bytes]) -> int | None:
+        # a CBC plaintext size is only known from the padding of the authenticated
+        # last block: reading it unauthenticated would be a padding oracle
+        return None
+
+    def hides(self, size: int | None) -> bool:
+        return size == 0
+
+    def open_reader(self, source: Any, path: str, owned: Any) -> CbcFile:
+        return self.opener.open_raw(source, name=path)  # closes ``source`` with the reader
+
+    def check_can_write(self) -> None:
+        pass  # never reached: the policy refuses writes to a read-only codec
+
+    def open_writer(self, target: Any, path: str, commit: Any, discard: Any) -> Any:
+        raise OSError("BigDL output is written by `sealio bigdl encrypt`")
 
 
-class BigDLFileSystemHandler(pafs.FileSystemHandler):
+class BigDLFileSystemHandler(PolicyFileSystemHandler):
     """The handler behind :func:`BigDLFileSystem`. It pickles only when its
     key source does (:class:`~sealio.bigdl.EnvKeySource`): secrets never travel."""
 
     def __init__(self, base: Any, opener: Opener) -> None:
-        self.base = _as_arrow_fs(base)
-        self.opener = opener
-        self._local = _local_root(self.base)
+        super().__init__(base, StoragePolicy(BigDLCodec(opener)))
 
-    def __reduce__(self) -> Any:
-        return (BigDLFileSystemHandler, (self.base, self.opener))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, BigDLFileSystemHandler) and other.base.equals(self.base) \
-            and other.opener is self.opener  # key sources have no equality: same opener only
-
-    def __ne__(self, other: object) -> bool:
-        return not self == other
-
-    def __repr__(self) -> str:
-        return f"BigDLFileSystemHandler(base={self.base.type_name}, format={self.opener.fmt!r})"
-
-    @staticmethod
-    def _unsized(info: pafs.FileInfo) -> pafs.FileInfo:
-        if info.type != pafs.FileType.File:
-            return info
-        return pafs.FileInfo(info.path, pafs.FileType.File, mtime=info.mtime)
-
-    def get_type_name(self) -> str:
-        return f"bigdl+{self.base.type_name}"
-
-    def normalize_path(self, path: str) -> str:
-        return self.base.normalize_path(path)
-
-    def get_file_info(self, paths: list[str]) -> list[pafs.FileInfo]:
-        return [self._unsized(i) for i in self.base.get_file_info(paths)]
-
-    def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
-        return [self._unsized(i) for i in self.base.get_file_info(selector)
-                if not i.base_name.endswith(".sealio-tmp") and not _empty_part(i)]
-
-    def open_input_stream(self, path: str) -> pa.NativeFile:
-        return self.open_input_file(path)
-
-    def open_input_file(self, path: str) -> pa.NativeFile:
-        source: Any
-        if self._local is not None:
-            source = posixpath.join(self._local, path.lstrip("/")) if self._local else path
-            if not os.path.isfile(source):
-                self.base.open_input_file(path).close()  # pyarrow's own error for a missing path
-        else:
-            source = self.base.open_input_file(path)
-        return pa.PythonFile(_ArrowView(self.opener.open_raw(source, name=path)), mode="r")
-
-    def _read_only(self, *_: Any, **__: Any) -> Any:
-        raise OSError("a BigDL filesystem is read-only: write BigDL output with `sealio bigdl encrypt`, "
-                      "or migrate to sealed files (sealio.arrow.EncryptedFileSystem)")
-
-    create_dir = delete_dir = delete_dir_contents = delete_file = move = copy_file = _read_only
-    open_output_stream = open_append_stream = _read_only
-
-    def delete_root_dir_contents(self) -> None:
-        self._read_only()
+    @property
+    def opener(self) -> Opener:
+        return self.policy.codec.opener
 
 
 def BigDLFileSystem(base: Any = None, *, keys: Any = None, format: str = "auto",  # noqa: N802,A002
@@ -149,7 +123,7 @@ def _meta_key(base: Any, source: Any) -> str | None:
     """The ``.meta`` data key of a directory ``source`` on ``base``, if any."""
     if not isinstance(source, str):
         return None
-    fs = pafs.LocalFileSystem() if base is None else _as_arrow_fs(base)
+    fs = pafs.LocalFileSystem() if base is None else as_arrow_fs(base)
     path = source.rstrip("/") + "/.meta"
     if fs.get_file_info(path).type != pafs.FileType.File:
         return None

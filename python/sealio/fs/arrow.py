@@ -1,10 +1,12 @@
-"""``EncryptedFileSystem``: a ``pyarrow.fs`` filesystem of sealed files.
+"""The ``pyarrow.fs`` adapter of a :class:`~sealio.fs.policy.StoragePolicy`.
 
-Every file below the wrapped filesystem is a sealed file (docs/FORMAT.md)
-under the same name, so datasets, format and compression detection by
-extension work unchanged. Sizes are plaintext sizes computed from the
-ciphertext sizes (no file is read to list a directory); reads decrypt only
-the segments they touch; writes seal on the fly and publish whole files only.
+:class:`PolicyFileSystemHandler` translates pyarrow's ``FileSystemHandler``
+calls into the policy's (sizes, listings, reads, writes, copies); it wraps
+any pyarrow filesystem, or an fsspec one through ``FSSpecHandler``. Files on
+local disk are read through file descriptors and written by atomic rename;
+elsewhere through the base filesystem's own streams.
+:func:`EncryptedFileSystem` is the adapter over sealed files
+(re-exported as :mod:`sealio.arrow`).
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from sealio import _header as H
-from sealio.errors import FormatError, IntegrityError, NotSealedError, SealioError
-from sealio.keys import KeyManager, key_manager
-from sealio.streams import SealedReader, SealedWriter
+from sealio.errors import SealioError
+from sealio.fs.policy import SealedCodec, StoragePolicy
+from sealio.keys import KeyManager
+from sealio.streams import SealedReader
 
-__all__ = ["EncryptedFileSystem", "EncryptedFileSystemHandler"]
+__all__ = ["ArrowReadable", "EncryptedFileSystem", "EncryptedFileSystemHandler", "PolicyFileSystemHandler",
+           "as_arrow_fs", "local_root"]
 
 
-def _as_arrow_fs(base: Any) -> pafs.FileSystem:
+def as_arrow_fs(base: Any) -> pafs.FileSystem:
+    """``base`` as a pyarrow filesystem: a pyarrow one as it is, an fsspec
+    one through ``pyarrow.fs.FSSpecHandler``."""
     if isinstance(base, pafs.FileSystem):
         return base
     try:
@@ -56,23 +61,13 @@ def _foreground_writes(fs: pafs.FileSystem) -> pafs.FileSystem:
     return fs
 
 
-def _local_root(fs: pafs.FileSystem) -> str | None:
+def local_root(fs: pafs.FileSystem) -> str | None:
     """The local directory that paths of ``fs`` are relative to ("" for
     LocalFileSystem itself), or None when ``fs`` is not on local disk."""
     if isinstance(fs, pafs.LocalFileSystem):
         return ""
     if isinstance(fs, pafs.SubTreeFileSystem) and isinstance(fs.base_fs, pafs.LocalFileSystem):
         return fs.base_path
-    return None
-
-
-def _picklable_keys(keys: Any) -> Any:
-    """The configuration (str or KmsRef) that rebuilds ``keys`` in another
-    process, or None when ``keys`` is a live client that holds secrets."""
-    from sealio.kms import KmsRef
-
-    if isinstance(keys, (str, KmsRef)):
-        return keys
     return None
 
 
@@ -90,11 +85,14 @@ def _prefetcher() -> ThreadPoolExecutor:
         return _prefetch_pool
 
 
-class ArrowReadableBase:
-    """What ``pa.PythonFile`` needs of a readable handle, delegated to a
-    seekable ``reader``; subclasses add ``read_buffer`` and ``close``."""
+class ArrowReadable:
+    """The object ``pa.PythonFile`` reads from: a seekable plaintext reader
+    plus ``read_buffer``, which Arrow takes without a copy. Readers without
+    positional reads (BigDL's) fill each buffer sequentially."""
 
-    reader: Any
+    def __init__(self, reader: Any, on_close: Any = None) -> None:
+        self.reader = reader
+        self._on_close = on_close
 
     def read(self, nbytes: int | None = -1) -> bytes:
         return self.reader.read(nbytes)
@@ -115,20 +113,33 @@ class ArrowReadableBase:
     def closed(self) -> bool:
         return self.reader.closed
 
+    def read_buffer(self, nbytes: int | None = None) -> pa.Buffer:
+        r = self.reader
+        left = max(0, r.size - r.tell())
+        n = left if nbytes is None or nbytes < 0 else min(nbytes, left)
+        buf = pa.allocate_buffer(n)
+        got = r.readinto_full(memoryview(buf)) if n else 0
+        return buf if got == n else buf.slice(0, got)
 
-class _ArrowReadable(ArrowReadableBase):
-    """The object ``pa.PythonFile`` reads from: a SealedReader plus
-    ``read_buffer``, which Arrow takes without a copy.
+    def close(self) -> None:
+        if self.reader.closed:
+            return
+        try:
+            self.reader.close()  # closes the base file too
+        finally:
+            if self._on_close is not None:
+                self._on_close(getattr(self.reader, "segments_decrypted", 0))
 
-    Large reads decrypt straight into a new Arrow buffer. When a stream is
-    read in equal sequential blocks (CSV, JSON, IPC streams), the next
-    block is decrypted in the background meanwhile, so decryption overlaps
-    parsing; random access (Parquet) never prefetches."""
 
-    def __init__(self, reader: SealedReader, base_file: Any, on_close: Any) -> None:
-        self.reader = reader
-        self._base_file = base_file
-        self._on_close = on_close
+class _SealedReadable(ArrowReadable):
+    """:class:`ArrowReadable` of a SealedReader. Large reads decrypt straight
+    into a new Arrow buffer. When a stream is read in equal sequential
+    blocks (CSV, JSON, IPC streams), the next block is decrypted in the
+    background meanwhile, so decryption overlaps parsing; random access
+    (Parquet) never prefetches."""
+
+    def __init__(self, reader: SealedReader, on_close: Any) -> None:
+        super().__init__(reader, on_close)
         self._last: tuple[int, int] = (-1, -1)  # (offset, size) of the previous large read
         self._ahead: tuple[int, int, Future[pa.Buffer]] | None = None
 
@@ -177,23 +188,15 @@ class _ArrowReadable(ArrowReadableBase):
                 ahead[2].result()
             except SealioError:
                 pass  # nobody asked for those bytes
-        segments = self.reader.segments_decrypted
-        try:
-            self.reader.close()
-        finally:
-            if self._base_file is not None:
-                self._base_file.close()
-            self._on_close(segments)
+        super().close()
 
 
 class _ArrowWritable:
-    """The object ``pa.PythonFile`` writes to: a SealedWriter, and the base
-    stream it writes into (closed on success, discarded on abort)."""
+    """The object ``pa.PythonFile`` writes to: the policy's writer, which
+    publishes on close and discards on abort."""
 
-    def __init__(self, writer: SealedWriter, base_stream: Any, on_abort: Any) -> None:
+    def __init__(self, writer: Any) -> None:
         self.writer = writer
-        self._base = base_stream
-        self._on_abort = on_abort
 
     def write(self, data: Any) -> int:
         return self.writer.write(data)
@@ -212,113 +215,60 @@ class _ArrowWritable:
         return self.writer.closed
 
     def close(self) -> None:
-        if self.writer.closed:
-            return
-        try:
-            self.writer.close()
-        except BaseException:
-            self._discard()
-            raise
-        if self._base is not None:
-            self._base.close()
+        self.writer.close()
 
     def abort(self) -> None:
         self.writer.abort()
-        self._discard()
-
-    def _discard(self) -> None:
-        if self._base is not None and not self._base.closed:
-            try:
-                self._base.close()  # the sealed file lacks its final segment: never readable
-            finally:
-                self._on_abort()
 
 
-class EncryptedFileSystemHandler(pafs.FileSystemHandler):
-    """The ``pyarrow.fs.FileSystemHandler`` behind :func:`EncryptedFileSystem`.
+def _restore(cls: type, base: pafs.FileSystem, policy: StoragePolicy) -> PolicyFileSystemHandler:
+    handler = cls.__new__(cls)
+    PolicyFileSystemHandler.__init__(handler, base, policy)
+    return handler
 
-    Picklable when ``keys`` is a KMS configuration string or a
-    :class:`~sealio.kms.KmsRef` (only the string travels; workers rebuild
-    the client); a live client object refuses to be pickled."""
 
-    def __init__(self, base: Any, *, keys: Any, master_key: str | None = None,
-                 segment_size: int | None = None, bind_paths: bool = False,
-                 passthrough: bool = False, threads: int | None = None) -> None:
-        self.base = _foreground_writes(_as_arrow_fs(base))
-        self._keys_config = keys
-        self.master_key = master_key
-        self.segment_log2 = H.DEFAULT_SEGMENT_LOG2 if segment_size is None else H.segment_size_log2(segment_size)
-        self.bind_paths = bool(bind_paths)
-        self.passthrough = bool(passthrough)
-        self.threads = threads
-        self._local = _local_root(self.base)
-        self._mgr: KeyManager | None = None
+class PolicyFileSystemHandler(pafs.FileSystemHandler):
+    """``pyarrow.fs.FileSystemHandler`` of ``policy``'s files in ``base``.
+    Pickles as its base and policy: only when the policy's keys are
+    configuration, never key material."""
+
+    def __init__(self, base: Any, policy: StoragePolicy) -> None:
+        self.base = _foreground_writes(as_arrow_fs(base))
+        self.policy = policy
+        self._local = local_root(self.base)
         self._lock = threading.Lock()
         self.segments_decrypted = 0  # over all closed readers (for tests and benchmarks)
-        if isinstance(keys, str):
-            from sealio.kms import KmsRef
-            KmsRef(keys)  # validate the configuration string now
-
-    # -- keys, pickling
-
-    @property
-    def keys(self) -> KeyManager:
-        if self._mgr is None:
-            self._mgr = key_manager(self._keys_config)
-        return self._mgr
 
     def __reduce__(self) -> Any:
-        keys = _picklable_keys(self._keys_config)
-        if keys is None:
-            raise TypeError(
-                "an EncryptedFileSystem built from a live KMS client "
-                f"({type(self._keys_config).__name__}) cannot be pickled without its secrets: "
-                "pass keys as a KMS configuration string (e.g. 'local:///abs/path/keyring.json') "
-                "or a sealio.kms.KmsRef")
-        return (_rebuild, (self.base, keys, self.master_key, 1 << self.segment_log2, self.bind_paths,
-                           self.passthrough, self.threads))
+        self.policy.check_picklable()
+        return (_restore, (type(self), self.base, self.policy))
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, EncryptedFileSystemHandler) and other.base.equals(self.base)
-                and other._keys_config == self._keys_config and other.master_key == self.master_key
-                and other.segment_log2 == self.segment_log2 and other.bind_paths == self.bind_paths
-                and other.passthrough == self.passthrough)
+        return isinstance(other, PolicyFileSystemHandler) and other.base.equals(self.base) \
+            and other.policy == self.policy
 
     def __ne__(self, other: object) -> bool:
         return not self == other
 
     def __repr__(self) -> str:
-        keys = self._keys_config if isinstance(self._keys_config, str) else type(self._keys_config).__name__
-        return f"EncryptedFileSystemHandler(base={self.base.type_name}, keys={keys!r})"
+        return f"{type(self).__name__}(base={self.base.type_name}, {self.policy.codec!r})"
 
-    # -- helpers
+    # -- translation helpers
 
-    def _aad(self, path: str) -> bytes | None:
-        return path.lstrip("/").encode("utf-8") if self.bind_paths else None
-
-    def _plain_size(self, path: str, size: int | None) -> int | None:
-        if size is None:
-            return None
-        if self.passthrough and not self._is_sealed(path):
-            return size
-        try:
-            return H.layout(size, 1 << self.segment_log2)[0]
-        except (IntegrityError, FormatError):
-            return None  # not a sealed file of this segment size: opening it names the problem
-
-    def _is_sealed(self, path: str) -> bool:
+    def _sniff(self, path: str) -> bytes:
         with self.base.open_input_stream(path, compression=None) as f:
-            try:
-                H.check_magic(f.read(8))
-            except NotSealedError:
-                return False
-        return True
+            return f.read(8)
 
     def _plain_info(self, info: pafs.FileInfo) -> pafs.FileInfo:
         if info.type != pafs.FileType.File:
             return info
-        return pafs.FileInfo(info.path, pafs.FileType.File, mtime=info.mtime,
-                             size=self._plain_size(info.path, info.size))
+        size = self.policy.listed_size(info.size, lambda: self._sniff(info.path))
+        return pafs.FileInfo(info.path, pafs.FileType.File, mtime=info.mtime, size=size)
+
+    def _local_path(self, path: str) -> str | None:
+        if self._local is None:
+            return None
+        return posixpath.join(self._local, path.lstrip("/")) if self._local else path
 
     def _count(self, segments: int) -> None:
         with self._lock:
@@ -327,7 +277,7 @@ class EncryptedFileSystemHandler(pafs.FileSystemHandler):
     # -- FileSystemHandler
 
     def get_type_name(self) -> str:
-        return f"sealio+{self.base.type_name}"
+        return f"{self.policy.kind}+{self.base.type_name}"
 
     def normalize_path(self, path: str) -> str:
         return self.base.normalize_path(path)
@@ -337,99 +287,101 @@ class EncryptedFileSystemHandler(pafs.FileSystemHandler):
 
     def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
         return [self._plain_info(i) for i in self.base.get_file_info(selector)
-                if not i.base_name.endswith(".sealio-tmp")]
+                if not self.policy.hidden(i.base_name, is_file=i.type == pafs.FileType.File, size=i.size)]
 
     def create_dir(self, path: str, recursive: bool) -> None:
+        self.policy.check_mutable()
         self.base.create_dir(path, recursive=recursive)
 
     def delete_dir(self, path: str) -> None:
+        self.policy.check_mutable()
         self.base.delete_dir(path)
 
     def delete_dir_contents(self, path: str, missing_dir_ok: bool = False) -> None:
+        self.policy.check_mutable()
         self.base.delete_dir_contents(path, missing_dir_ok=missing_dir_ok)
 
     def delete_root_dir_contents(self) -> None:
+        self.policy.check_mutable()
         self.base.delete_dir_contents("/", accept_root_dir=True)
 
     def delete_file(self, path: str) -> None:
+        self.policy.check_mutable()
         self.base.delete_file(path)
 
     def move(self, src: str, dest: str) -> None:
-        if self.bind_paths:  # the path is bound into the file: re-seal under the new one
+        self.policy.check_mutable()
+        if self.policy.reseals:
             self.copy_file(src, dest)
             self.base.delete_file(src)
         else:
             self.base.move(src, dest)
 
     def copy_file(self, src: str, dest: str) -> None:
-        if not self.bind_paths:
+        self.policy.check_mutable()
+        if not self.policy.reseals:
             self.base.copy_file(src, dest)
             return
         with self.open_input_stream(src) as fin, self.open_output_stream(dest, None) as fout:
-            while chunk := fin.read(8 << 20):
-                fout.write(chunk)
+            self.policy.reseal(fin, fout)
 
     def open_input_stream(self, path: str) -> pa.NativeFile:
         return self.open_input_file(path)
 
     def open_input_file(self, path: str) -> pa.NativeFile:
-        base_file = None
-        source: Any
-        if self._local is not None:
-            source = posixpath.join(self._local, path.lstrip("/")) if self._local else path
+        owned = None
+        source: Any = self._local_path(path)
+        if source is not None:
             if not os.path.isfile(source):
                 self.base.open_input_file(path).close()  # pyarrow's own error for a missing path
         else:
-            source = base_file = self.base.open_input_file(path)
-        try:
-            reader = SealedReader(source, self.keys, aad=self._aad(path), threads=self.threads)
-        except NotSealedError:
-            if base_file is not None:
-                base_file.close()
-            if self.passthrough:
-                return self.base.open_input_file(path)
-            raise NotSealedError(f"{path}: not a sealed file (plaintext in an encrypted filesystem; "
-                                 "passthrough=True reads it, for migration only)") from None
-        except SealioError as e:
-            if base_file is not None:
-                base_file.close()
-            raise type(e)(f"{path}: {e}") from None
-        if reader.segment_size != 1 << self.segment_log2:
-            size = reader.segment_size
-            reader.close()
-            if base_file is not None:
-                base_file.close()
-            raise FormatError(f"{path}: sealed with {size}-byte segments, but this filesystem lists sizes for "
-                              f"{1 << self.segment_log2}-byte segments (pass segment_size={size})")
-        return pa.PythonFile(_ArrowReadable(reader, base_file, self._count), mode="r")
+            source = owned = self.base.open_input_file(path)
+        reader = self.policy.open_read(path, source, owned=owned, plain=lambda: self.base.open_input_file(path))
+        if isinstance(reader, pa.NativeFile):
+            return reader  # passthrough: the plain file itself
+        readable = _SealedReadable(reader, self._count) if isinstance(reader, SealedReader) \
+            else ArrowReadable(reader)
+        return pa.PythonFile(readable, mode="r")
 
     def open_output_stream(self, path: str, metadata: Any) -> pa.NativeFile:
-        master = self.master_key or self.keys.default_master_key
-        if master is None:
-            raise ValueError("writing needs master_key= (or keys with a default master key)")
-        if self._local is not None:
-            target: Any = posixpath.join(self._local, path.lstrip("/")) if self._local else path
-            base_stream = None
-        else:
-            target = base_stream = self.base.open_output_stream(path, compression=None, metadata=metadata)
-        try:
-            writer = SealedWriter(target, self.keys, master_key=master, aad=self._aad(path),
-                                  segment_size=1 << self.segment_log2, threads=self.threads)
-        except BaseException:
-            if base_stream is not None:
-                base_stream.close()
+        self.policy.check_can_write()
+        target: Any = self._local_path(path)
+        if target is not None:
+            return pa.PythonFile(_ArrowWritable(self.policy.open_write(path, target)), mode="w")
+        stream = self.base.open_output_stream(path, compression=None, metadata=metadata)
+
+        def discard() -> None:
+            try:
+                if not stream.closed:
+                    stream.close()  # the sealed file lacks its final segment: never readable
+            finally:
                 self.base.delete_file(path)
-            raise
-        return pa.PythonFile(_ArrowWritable(writer, base_stream, lambda: self.base.delete_file(path)), mode="w")
+
+        writer = self.policy.open_write(path, stream, commit=stream.close, discard=discard)
+        return pa.PythonFile(_ArrowWritable(writer), mode="w")
 
     def open_append_stream(self, path: str, metadata: Any) -> pa.NativeFile:
+        self.policy.check_mutable()
         raise NotImplementedError("appending to a sealed file is not supported (rewrite it)")
 
 
-def _rebuild(base: Any, keys: Any, master_key: str | None, segment_size: int, bind_paths: bool,
-             passthrough: bool, threads: int | None) -> EncryptedFileSystemHandler:
-    return EncryptedFileSystemHandler(base, keys=keys, master_key=master_key, segment_size=segment_size,
-                                      bind_paths=bind_paths, passthrough=passthrough, threads=threads)
+class EncryptedFileSystemHandler(PolicyFileSystemHandler):
+    """The handler behind :func:`EncryptedFileSystem`: sealed files.
+
+    Picklable when ``keys`` is a KMS configuration string or a
+    :class:`~sealio.kms.KmsRef` (only the string travels; workers rebuild
+    the client); a live client object refuses to be pickled."""
+
+    def __init__(self, base: Any, *, keys: Any, master_key: str | None = None,
+                 segment_size: int | None = None, bind_paths: bool = False,
+                 passthrough: bool = False, threads: int | None = None) -> None:
+        codec = SealedCodec(keys, master_key=master_key, segment_size=segment_size, bind_paths=bind_paths,
+                            passthrough=passthrough, threads=threads)
+        super().__init__(base, StoragePolicy(codec))
+
+    @property
+    def keys(self) -> KeyManager:
+        return self.policy.codec.keys
 
 
 def EncryptedFileSystem(base: Any = None, *, keys: Any, master_key: str | None = None,  # noqa: N802
