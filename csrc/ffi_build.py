@@ -1,99 +1,78 @@
 """cffi (out-of-line, API mode) build of ``sealio._native`` from ``csrc/``.
 
-The cdef repeats the public declarations of ``csrc/include/sealio.h``;
-``SEALIO_ABI_VERSION`` is compared at import so a stale build is caught.
+The cdef is generated from ``csrc/include/sealio.h`` (:func:`cdef_from_header`)
+so the binding cannot drift from the header; in API mode the C compiler then
+checks every declaration against the header once more. tests/test_packaging.py
+checks that the built binding exposes everything the header declares.
 """
 
 from __future__ import annotations
 
 import os
 import pathlib
+import re
 
 from cffi import FFI
 
 HERE = pathlib.Path(__file__).resolve().parent
+HEADER = HERE / "include" / "sealio.h"
 
-CDEF = """
-#define SEALIO_ABI_VERSION 2
-#define SEALIO_GCM_NONCE_BYTES 12
-#define SEALIO_GCM_TAG_BYTES 16
-#define SEALIO_STREAM_PREFIX_BYTES 7
-#define SEALIO_OK 0
-#define SEALIO_ERR_AUTH -1
-#define SEALIO_ERR_PADDING -2
-#define SEALIO_ERR_ARG -3
-#define SEALIO_ERR_UNSUPPORTED -4
-#define SEALIO_ERR_NOMEM -5
-#define SEALIO_ERR_THREAD -6
-#define SEALIO_ERR_OVERLAP -7
-#define SEALIO_KERNEL_AUTO 0
-#define SEALIO_KERNEL_AESNI 1
-#define SEALIO_KERNEL_VAES 2
+_INT_LITERAL = re.compile(r"\(?\s*-?(?:0[xX][0-9a-fA-F]+|\d+)[uUlL]*\s*\)?")
+_DEFINE = re.compile(r"#\s*define\s+(\w+)(\([^)]*\))?\s*(.*)")
 
-int sealio_abi_version(void);
-unsigned sealio_cpu_features(void);
-int sealio_kernel_available(int kernel);
-int sealio_kernel_best(void);
-const char *sealio_kernel_name(int kernel);
 
-typedef struct sealio_gcm sealio_gcm;
-sealio_gcm *sealio_gcm_new(const uint8_t *key, size_t key_len, int kernel,
-                           int *status);
-void sealio_gcm_free(sealio_gcm *ctx);
-int sealio_gcm_kernel(const sealio_gcm *ctx);
-int sealio_contexts_dontdump(void);
-int sealio_gcm_encrypt(const sealio_gcm *ctx, const uint8_t *nonce,
-                       const uint8_t *aad, size_t aad_len, const uint8_t *in,
-                       size_t len, uint8_t *out, uint8_t *tag);
-int sealio_gcm_decrypt(const sealio_gcm *ctx, const uint8_t *nonce,
-                       const uint8_t *aad, size_t aad_len, const uint8_t *in,
-                       size_t len, const uint8_t *tag, uint8_t *out);
+def cdef_from_header(text: str) -> str:
+    """The cdef cffi can parse, from the text of sealio.h.
 
-typedef struct sealio_segments {
-    size_t segment_size;
-    const uint8_t *nonces;
-    const uint8_t *prefix;
-    uint32_t first_index;
-    int final;
-    const uint8_t *aad;
-    size_t aad_len;
-    unsigned threads;
-} sealio_segments;
-size_t sealio_segments_sealed_len(size_t plain_len, size_t segment_size);
-int sealio_gcm_seal_segments(const sealio_gcm *ctx, const sealio_segments *p,
-                             const uint8_t *in, size_t plain_len, uint8_t *out,
-                             size_t out_cap);
-int sealio_gcm_open_segments(const sealio_gcm *ctx, const sealio_segments *p,
-                             const uint8_t *in, size_t in_len, uint8_t *out,
-                             size_t out_cap, size_t *plain_len,
-                             size_t *bad_segment);
+    Comments and ``#include`` lines go; ``#if``/``#ifdef`` blocks keep their
+    first branch except those on ``__cplusplus`` (the ``extern "C"``
+    wrapper); ``#define NAME <integer>`` stays as it is, another
+    object-like macro with a value becomes ``#define NAME ...`` (its value
+    then comes from the compiler), and an empty or ``__attribute__`` macro
+    (``SEALIO_WUR``) is removed from the declarations it annotates."""
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    text = re.sub(r"//[^\n]*", "", text)
+    out: list[str] = []
+    annotations: set[str] = set()
+    # One entry per open conditional: [is the current branch kept, is it on __cplusplus].
+    stack: list[list[bool]] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("#"):
+            words = line[1:].split(None, 1)
+            directive = words[0] if words else ""
+            if directive in ("if", "ifdef", "ifndef"):
+                cpp = "__cplusplus" in line
+                stack.append([directive == "ifndef" if cpp else True, cpp])
+            elif directive in ("elif", "else"):
+                stack[-1][0] = not stack[-1][0] if stack[-1][1] else False
+            elif directive == "endif":
+                stack.pop()
+            elif directive == "define" and all(k for k, _ in stack):
+                m = _DEFINE.match(line)
+                if m is None:
+                    raise ValueError(f"unparsable macro in sealio.h: {line}")
+                name, params, value = m.groups()
+                if params is not None:
+                    raise ValueError(f"function-like macro {name} in sealio.h: cffi cannot bind it")
+                if not value or "__attribute__" in value:
+                    annotations.add(name)  # SEALIO_WUR, the include guard
+                elif _INT_LITERAL.fullmatch(value):
+                    out.append(f"#define {name} {value.strip('() ')}")
+                else:
+                    out.append(f"#define {name} ...")
+            elif directive not in ("include", "define", "undef", "pragma", "error"):
+                raise ValueError(f"unexpected directive in sealio.h: {line}")
+            continue
+        if all(k for k, _ in stack) and line:
+            out.append(raw.rstrip())
+    body = "\n".join(out)
+    for name in annotations:
+        body = re.sub(rf"\s*\b{name}\b", "", body)
+    return body + "\n"
 
-typedef struct sealio_cbc sealio_cbc;
-sealio_cbc *sealio_cbc_new(const uint8_t *key, size_t key_len, int kernel,
-                           int *status);
-void sealio_cbc_free(sealio_cbc *ctx);
-int sealio_cbc_encrypt(const sealio_cbc *ctx, const uint8_t *iv,
-                       const uint8_t *in, size_t len, uint8_t *out);
-int sealio_cbc_decrypt(const sealio_cbc *ctx, const uint8_t *iv,
-                       const uint8_t *in, size_t len, uint8_t *out);
-int sealio_cbc_encrypt_pad(const sealio_cbc *ctx, const uint8_t *iv,
-                           const uint8_t *in, size_t len, uint8_t *out,
-                           size_t out_cap, size_t *out_len);
-int sealio_cbc_decrypt_pad(const sealio_cbc *ctx, const uint8_t *iv,
-                           const uint8_t *in, size_t len, uint8_t *out,
-                           size_t out_cap, size_t *out_len);
-typedef struct sealio_cbc_job {
-    const sealio_cbc *ctx;
-    const uint8_t *iv;
-    const uint8_t *in;
-    size_t len;
-    uint8_t *out;
-    size_t out_cap;
-    size_t out_len;
-} sealio_cbc_job;
-int sealio_cbc_encrypt_multi(sealio_cbc_job *jobs, size_t n_jobs, int pad);
-void sealio_wipe(void *p, size_t len);
-"""
+
+CDEF = cdef_from_header(HEADER.read_text())
 
 SOURCES = sorted(str(p.relative_to(HERE.parent)) for p in HERE.glob("*.c"))
 

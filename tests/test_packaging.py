@@ -14,7 +14,10 @@ The full sdist/wheel install into fresh venvs is ``tools/check-packaging``
 
 from __future__ import annotations
 
+import importlib
 import os
+import re
+import runpy
 import shutil
 import subprocess
 import sys
@@ -148,3 +151,86 @@ def test_portable_objects_carry_no_aes_instructions(tmp_path: Path) -> None:
                          text=True).stdout.lower()
     for insn in ("aesenc", "aesdec", "aeskeygenassist", "pclmul", "cpuid", "xgetbv"):
         assert insn not in dis, insn
+
+
+# ------------------------------------------------------- cdef from sealio.h
+
+HEADER = CSRC / "include" / "sealio.h"
+
+
+def _header_text() -> str:
+    text = re.sub(r"/\*.*?\*/", " ", HEADER.read_text(), flags=re.S)
+    return re.sub(r"#\s*ifdef\s+__cplusplus.*?#\s*endif", "", text, flags=re.S)
+
+
+def _header_functions() -> set[str]:
+    return set(re.findall(r"\b(sealio_\w+)\s*\(", _header_text()))
+
+
+def _header_constants() -> dict[str, int | None]:
+    """Every SEALIO_* macro and enum constant with its value (None where
+    the value is an expression only the compiler evaluates)."""
+    text = _header_text()
+    out: dict[str, int | None] = {}
+    for name, value in re.findall(r"#\s*define\s+(SEALIO_\w+)[ \t]+([^\n]+)", text):
+        value = value.strip()
+        if "__attribute__" in value:
+            continue
+        out[name] = int(value, 0) if re.fullmatch(r"-?\d+", value) else None
+    for body in re.findall(r"enum\s*{(.*?)}", text, flags=re.S):
+        for name, value in re.findall(r"(SEALIO_\w+)\s*=\s*([^,]+)", body):
+            out[name] = int(eval(re.sub(r"(\d)[uU]", r"\1", value), {}))  # literals only
+    return out
+
+
+def _header_structs() -> dict[str, list[str]]:
+    structs = {}
+    for body, name in re.findall(r"typedef struct \w+ {(.*?)} (\w+);", _header_text(), flags=re.S):
+        structs[name] = re.findall(r"(\w+)\s*;", body)
+    return structs
+
+
+def test_generated_cdef_covers_the_header() -> None:
+    build = runpy.run_path(str(CSRC / "ffi_build.py"))
+    cdef = build["CDEF"]
+    for name in _header_functions():
+        assert re.search(rf"\b{name}\s*\(", cdef), name
+    for name in _header_constants():
+        assert re.search(rf"\b{name}\b", cdef), name
+    assert "SEALIO_WUR" not in cdef and "extern" not in cdef and "#include" not in cdef
+
+
+def test_generated_cdef_follows_a_changed_header() -> None:
+    """A declaration or constant added to the header reaches the cdef
+    without touching ffi_build.py (nothing to keep in step by hand)."""
+    gen = runpy.run_path(str(CSRC / "ffi_build.py"))["cdef_from_header"]
+    text = HEADER.read_text().replace(
+        "void sealio_wipe(void *p, size_t len);",
+        "void sealio_wipe(void *p, size_t len);\n#define SEALIO_NEW_CONST 5\n"
+        "int sealio_new_call(const uint8_t *p, size_t n) SEALIO_WUR;")
+    cdef = gen(text)
+    assert "#define SEALIO_NEW_CONST 5" in cdef
+    assert "int sealio_new_call(const uint8_t *p, size_t n);" in cdef
+    from cffi import FFI
+
+    FFI().cdef(cdef)  # cffi parses what the generator makes
+
+
+def test_built_binding_matches_the_header() -> None:
+    """The installed binding exposes exactly the header's functions and
+    constants, with the header's values: a header edited without a rebuild
+    (tools/dev-build) fails here."""
+    native = importlib.import_module("sealio._native")
+    lib, ffi = native.lib, native.ffi
+    names = set(dir(lib))
+    funcs = _header_functions()
+    consts = _header_constants()
+    assert funcs <= names, f"not in the build (rebuild: tools/dev-build): {sorted(funcs - names)}"
+    assert set(consts) <= names, f"not in the build: {sorted(set(consts) - names)}"
+    assert names <= funcs | set(consts), f"not in sealio.h: {sorted(names - funcs - set(consts))}"
+    for name, value in consts.items():
+        if value is not None:
+            assert getattr(lib, name) == value, name
+    assert lib.sealio_abi_version() == lib.SEALIO_ABI_VERSION == consts["SEALIO_ABI_VERSION"]
+    for struct, fields in _header_structs().items():
+        assert [f for f, _ in ffi.typeof(struct).fields] == fields, struct
