@@ -234,3 +234,45 @@ def test_built_binding_matches_the_header() -> None:
     assert lib.sealio_abi_version() == lib.SEALIO_ABI_VERSION == consts["SEALIO_ABI_VERSION"]
     for struct, fields in _header_structs().items():
         assert [f for f, _ in ffi.typeof(struct).fields] == fields, struct
+
+
+# ------------------------------------------------------------ Java sources
+
+
+def _jvm():  # imported late: sealio.spark needs pyspark only for the jar itself
+    return importlib.import_module("sealio.spark._jvm")
+
+
+def test_java_sources_found_in_the_checkout() -> None:
+    src = _jvm().java_source_dir()
+    assert src == ROOT / "java" or src.parent.name == "sealio", src
+    assert (src / "io/sealio/parquet/SealioKmsClient.java").is_file()
+
+
+def test_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    jvm = _jvm()
+    monkeypatch.delenv("SEALIO_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert jvm.cache_dir() == tmp_path / "xdg" / "sealio"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative")  # the XDG spec: ignore a relative path
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert jvm.cache_dir() == tmp_path / "home" / ".cache" / "sealio"
+    monkeypatch.setenv("SEALIO_CACHE_DIR", str(tmp_path / "own"))
+    assert jvm.cache_dir() == tmp_path / "own"
+
+
+def test_jar_is_built_into_the_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pytest.importorskip("pyspark")
+    jvm = _jvm()
+    try:
+        jvm._java_tool("javac")
+    except Exception:
+        pytest.skip("no JDK")
+    monkeypatch.setenv("SEALIO_CACHE_DIR", str(tmp_path / "cache"))
+    jar = jvm.kms_client_jar()
+    assert jar.is_file() and jar.is_relative_to(tmp_path / "cache" / "java"), jar
+    assert jvm.kms_client_jar() == jar  # cached: the second call does not rebuild
+    import zipfile
+
+    with zipfile.ZipFile(jar) as zf:
+        assert "io/sealio/parquet/SealioKmsClient.class" in zf.namelist()

@@ -1,9 +1,13 @@
 """The JVM side of Parquet Modular Encryption: build the Java KmsClient
-(``java/io/sealio/parquet/SealioKmsClient.java``) with ``javac`` against
-the jars inside pyspark, and the Spark conf that uses it.
+(``io/sealio/parquet/SealioKmsClient.java``) with ``javac`` against the
+jars inside pyspark, and the Spark conf that uses it.
 
-The build is cached under ``build/java/<hash of source and pyspark version>``
-(gitignored), so only the first call pays ~1-2 s.
+The Java source ships as package data (``sealio/_java/``, copied there by
+setup.py) or, in a source checkout, lives in ``java/``. The jar is cached in
+the user's cache directory, ``$SEALIO_CACHE_DIR`` or
+``${XDG_CACHE_HOME:-~/.cache}/sealio``, under ``java/<hash of source and
+pyspark version>``: never in site-packages or the checkout, and only the
+first call pays the ~1-2 s compile.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 
 from sealio.errors import ConfigurationError
@@ -25,8 +30,29 @@ CRYPTO_FACTORY_CLASS = "org.apache.parquet.crypto.keytools.PropertiesDrivenCrypt
 _SOURCE = Path("io/sealio/parquet/SealioKmsClient.java")
 
 
-def _repo_root() -> Path:
-    return Path(__file__).resolve().parents[3]
+def java_source_dir() -> Path:
+    """The root of the Java sources: the installed package data, or the
+    checkout's ``java/`` (found by its pyproject.toml next to it)."""
+    data = resources.files("sealio") / "_java"
+    if (data / _SOURCE).is_file():
+        return Path(str(data))
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "pyproject.toml").is_file() and (parent / "java" / _SOURCE).is_file():
+            return parent / "java"
+    raise ConfigurationError(
+        "the Java sources of sealio are missing (sealio/_java in a wheel, java/ in a checkout): "
+        "reinstall sealio")
+
+
+def cache_dir() -> Path:
+    """sealio's per-user cache: ``$SEALIO_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/sealio``, else ``~/.cache/sealio``."""
+    explicit = os.environ.get("SEALIO_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "sealio"
 
 
 def _java_tool(name: str) -> str:
@@ -51,16 +77,19 @@ def spark_jars_dir() -> Path:
 
 def kms_client_jar(source_dir: str | os.PathLike[str] | None = None,
                    build_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Compile the KmsClient once and return the path of its jar."""
-    src_root = Path(source_dir) if source_dir else _repo_root() / "java"
+    """Compile the KmsClient once and return the path of its jar.
+
+    ``source_dir`` overrides :func:`java_source_dir`, ``build_dir`` the
+    cache (:func:`cache_dir` ``/ "java"``)."""
+    src_root = Path(source_dir) if source_dir else java_source_dir()
     src = src_root / _SOURCE
     if not src.is_file():
-        raise ConfigurationError(f"Java source {src} not found (it ships in the sealio source tree)")
+        raise ConfigurationError(f"Java source {src} not found")
     jars = spark_jars_dir()
     import pyspark
 
     digest = hashlib.sha256(src.read_bytes() + pyspark.__version__.encode()).hexdigest()[:16]
-    out_dir = Path(build_dir) if build_dir else _repo_root() / "build" / "java"
+    out_dir = Path(build_dir) if build_dir else cache_dir() / "java"
     jar = out_dir / digest / "sealio-parquet-kms.jar"
     if jar.is_file():
         return jar
