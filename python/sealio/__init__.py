@@ -1,7 +1,8 @@
 """sealio: encrypted columnar I/O for the Python data stack.
 
-Layers import one way: ``_native`` (C core) → ``primitives`` → format →
-streams → integrations → CLI.
+Layers import one way: ``hazmat`` (C core and primitives) → ``format`` →
+``kms`` → ``keys`` → ``io`` → ``fs`` → ``parquet`` → integrations (``bigdl``,
+``spark``) → ``cli``. This module re-exports the everyday names only.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from sealio.errors import (
     SealioError,
     UnsupportedFormatError,
 )
-from sealio.keys import KeyManager, KmsClient, LocalKeyring
-from sealio.streams import SealedReader, SealedWriter, open, rewrap
+from sealio.io import SealedReader, SealedWriter, open, rewrap
+from sealio.keys import KeyManager, KmsClient
+from sealio.kms.local import LocalKeyring
 
 try:
     __version__ = _metadata.version("sealio")

@@ -17,12 +17,14 @@ import hmac
 import struct
 from dataclasses import dataclass, field
 
+from typing import NamedTuple
+
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from typing import NamedTuple
-
 from sealio.errors import FormatError, IntegrityError, NotSealedError, UnsupportedFormatError
+from sealio.hazmat import segments
+from sealio.hazmat.segments import MAX_SEGMENTS, PREFIX_SIZE, TAG_SIZE
 
 MAGIC = b"\x89SEALIO\n"
 VERSION = 1
@@ -32,14 +34,11 @@ MINOR_VERSIONS = (MINOR_1_0, MINOR_COMMITTED)
 SUITE_AES256GCM_HKDF_SHA256_STREAM = 1
 SUITE_NAMES = {SUITE_AES256GCM_HKDF_SHA256_STREAM: "AES-256-GCM/HKDF-SHA256/STREAM"}
 HEADER_SIZE = 1024
-TAG_SIZE = 16
 MIN_SEGMENT_LOG2 = 12  # 4 KiB
 MAX_SEGMENT_LOG2 = 22  # 4 MiB
 DEFAULT_SEGMENT_LOG2 = 16  # 64 KiB: see FORMAT.md "Choice of the default segment size"
-MAX_SEGMENTS = 1 << 32
 
 SALT_SIZE = 32
-PREFIX_SIZE = 7
 KEK_ID_SIZE = 16
 KEY_SIZE = 32
 MASTER_KEY_ID_MAX = 160
@@ -322,20 +321,9 @@ def verify_mac(k_hdr: bytes, header: Header) -> None:
 def layout(file_size: int, segment_size: int) -> tuple[int, int]:
     """(plaintext size, segment count) of a sealed file of ``file_size``
     bytes; IntegrityError when no valid file has that size (truncation)."""
-    c = file_size - HEADER_SIZE
-    if c < TAG_SIZE:
-        raise IntegrityError("sealed file is truncated (no final segment)")
-    sealed = segment_size + TAG_SIZE
-    n = -(-c // sealed)
-    last = c - (n - 1) * sealed
-    if last < TAG_SIZE + 1 and not (last == TAG_SIZE and n == 1):
-        raise IntegrityError("sealed file is truncated (size does not end on a segment)")
-    if n > MAX_SEGMENTS:
-        raise FormatError("sealed file has more than 2**32 segments")
-    return c - TAG_SIZE * n, n
+    return segments.layout(file_size - HEADER_SIZE, segment_size)
 
 
 def sealed_size(plain_size: int, segment_size: int) -> int:
     """File size of a sealed file holding ``plain_size`` bytes (inverse of layout)."""
-    n = max(1, -(-plain_size // segment_size))
-    return HEADER_SIZE + plain_size + TAG_SIZE * n
+    return HEADER_SIZE + segments.sealed_size(plain_size, segment_size)

@@ -3,31 +3,20 @@ as the C core: used where AES-NI is absent or ``SEALIO_KERNEL=fallback``."""
 
 from __future__ import annotations
 
-import struct
-
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import padding as sym_padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from sealio import _buffers
+from sealio.hazmat import buffers as _buffers
+from sealio.hazmat.segments import TAG_SIZE as TAG
+from sealio.hazmat.segments import sealed_count, sealed_offset, sealed_size, segment_count, stream_nonce
 from sealio.errors import IntegrityError
-
-TAG = 16
 
 
 def _wipe(out: memoryview, n: int) -> None:
     """Match the C core: a failed check leaves the output range zeroed."""
     out[:n] = bytes(n)
-
-
-def stream_nonce(prefix: memoryview, index: int, last: bool) -> bytes:
-    """STREAM nonce: prefix(7) || BE32(index) || last flag (1 byte)."""
-    return bytes(prefix) + struct.pack(">IB", index, 1 if last else 0)
-
-
-def segment_count(plain_len: int, segment_size: int) -> int:
-    return max(1, -(-plain_len // segment_size))
 
 
 class FallbackGcm:
@@ -70,7 +59,7 @@ class FallbackGcm:
                       prefix, nonces, first_index: int, final: bool, aad: memoryview,
                       threads: int) -> int:
         count = segment_count(src.nbytes, segment_size)
-        total = src.nbytes + TAG * count
+        total = sealed_size(src.nbytes, segment_size)
         _buffers.check_overlap(_buffers.span("out", out, total), _buffers.span("plaintext", src),
                                self._keys(prefix, nonces, aad))
         # Last segment first: in place, segment i's output covers the start
@@ -79,7 +68,7 @@ class FallbackGcm:
         for i in reversed(range(count)):
             chunk = src[i * segment_size : (i + 1) * segment_size]
             sealed = self._aead.encrypt(all_nonces[i], chunk, bytes(aad))
-            pos = i * (segment_size + TAG)
+            pos = sealed_offset(i, segment_size)
             out[pos : pos + len(sealed)] = sealed
         return total
 
@@ -87,7 +76,7 @@ class FallbackGcm:
                       prefix, nonces, first_index: int, final: bool, aad: memoryview,
                       threads: int) -> int:
         sealed = segment_size + TAG
-        count = max(1, -(-src.nbytes // sealed))
+        count = sealed_count(src.nbytes, segment_size)
         _buffers.check_overlap(_buffers.span("out", out, src.nbytes - TAG * count),
                                _buffers.span("data", src), self._keys(prefix, nonces, aad))
         # First segment first: in place, each plaintext lands at or before

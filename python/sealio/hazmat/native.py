@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sealio import _buffers, _kernel
+from sealio.hazmat import buffers as _buffers
+from sealio.hazmat import kernel as _kernel
+from sealio.hazmat.segments import NONCE_SIZE as NONCE
+from sealio.hazmat.segments import PREFIX_SIZE as PREFIX
+from sealio.hazmat.segments import TAG_SIZE as TAG
+from sealio.hazmat.segments import sealed_count
 from sealio.errors import IntegrityError, KernelUnavailableError
 
-TAG = 16
-NONCE = 12
-PREFIX = 7
 IV = 16
 
 
@@ -182,7 +184,7 @@ class NativeGcm:
         ffi, lib = _kernel.native()  # type: ignore[misc]
         plain_len = ffi.new("size_t *")
         bad = ffi.new("size_t *")
-        count = max(1, -(-src.nbytes // (segment_size + TAG)))
+        count = sealed_count(src.nbytes, segment_size)
         with _Pins(ffi) as pins:
             p, others = self._params(pins, segment_size, prefix, nonces, first_index, final,
                                      aad, threads)

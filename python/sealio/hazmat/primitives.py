@@ -23,8 +23,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from sealio import _buffers, _kernel
-from sealio._fallback_backend import FallbackCbc, FallbackGcm, segment_count
+from sealio.hazmat import buffers as _buffers
+from sealio.hazmat import kernel as _kernel
+from sealio.hazmat import segments as _segments
+from sealio.hazmat.fallback import FallbackCbc, FallbackGcm
 from sealio.errors import IntegrityError
 
 __all__ = [
@@ -48,11 +50,11 @@ __all__ = [
     "sealed_segments_size",
 ]
 
-GCM_NONCE_SIZE = 12
-GCM_TAG_SIZE = 16
+GCM_NONCE_SIZE = _segments.NONCE_SIZE
+GCM_TAG_SIZE = _segments.TAG_SIZE
 CBC_IV_SIZE = 16
 BLOCK = 16
-STREAM_PREFIX_SIZE = 7
+STREAM_PREFIX_SIZE = _segments.PREFIX_SIZE
 GCM_MAX_BYTES = (1 << 36) - 32  # 2^32 - 2 blocks with a 96-bit nonce
 MAX_THREADS = 1024  # a bound on the argument; the C core runs at most 64
 
@@ -75,7 +77,7 @@ def _gcm_impl(key: memoryview, kernel: str | None) -> _Gcm:
     name = _kernel.resolve(kernel)
     if name == "fallback":
         return FallbackGcm(key)
-    from sealio._native_backend import NativeGcm
+    from sealio.hazmat.native import NativeGcm
 
     return NativeGcm(key, name)
 
@@ -84,7 +86,7 @@ def _cbc_impl(key: memoryview, kernel: str | None) -> Any:
     name = _kernel.resolve(kernel)
     if name == "fallback":
         return FallbackCbc(key)
-    from sealio._native_backend import NativeCbc
+    from sealio.hazmat.native import NativeCbc
 
     return NativeCbc(key, name)
 
@@ -104,7 +106,7 @@ def sealed_segments_size(plain_len: int, segment_size: int) -> int:
     """Bytes that ``plain_len`` bytes take as sealed segments (tags included)."""
     _check_int("plain_len", plain_len, 0, 1 << 63)
     _check_segment_size(segment_size)
-    return plain_len + GCM_TAG_SIZE * segment_count(plain_len, segment_size)
+    return _segments.sealed_size(plain_len, segment_size)
 
 
 def _check_segment_size(segment_size: int) -> None:
@@ -196,7 +198,7 @@ class AesGcm:
         """
         _check_segment_size(segment_size)
         src = _buffers.readable("plaintext", plaintext)
-        count = segment_count(src.nbytes, segment_size)
+        count = _segments.segment_count(src.nbytes, segment_size)
         if not final and (src.nbytes == 0 or src.nbytes % segment_size):
             raise ValueError("a non-final batch must hold whole segments")
         kw = self._nonce_args(prefix, nonces, first_index, count, aad, threads)
@@ -211,10 +213,9 @@ class AesGcm:
         :class:`IntegrityError` names the segment index."""
         _check_segment_size(segment_size)
         src = _buffers.readable("data", data)
-        sealed = segment_size + GCM_TAG_SIZE
-        count = max(1, -(-src.nbytes // sealed))
-        tail = src.nbytes - (count - 1) * sealed
-        if tail < GCM_TAG_SIZE or (not final and tail != sealed):
+        count = _segments.sealed_count(src.nbytes, segment_size)
+        tail = src.nbytes - _segments.sealed_offset(count - 1, segment_size)
+        if tail < GCM_TAG_SIZE or (not final and tail != segment_size + GCM_TAG_SIZE):
             raise IntegrityError("sealed segments are truncated")
         kw = self._nonce_args(prefix, nonces, first_index, count, aad, threads)
         dst = _buffers.writable("out", out, src.nbytes - GCM_TAG_SIZE * count)
@@ -362,7 +363,7 @@ def aes_cbc_encrypt_many_into(jobs: Sequence[tuple[Any, Any, Any]], outs: Sequen
     for (_, _, src), out in zip(prepared, outs):
         views.append(_buffers.writable("out", out, AesCbc.encrypted_size(src.nbytes, padding)))
     if all(c.kernel != "fallback" for c, _, _ in prepared):
-        from sealio._native_backend import cbc_encrypt_many
+        from sealio.hazmat.native import cbc_encrypt_many
 
         return cbc_encrypt_many([(c._impl, v, s, o) for (c, v, s), o in zip(prepared, views)], padding)
     # One job after another here, but the rule is the interleaved kernel's.

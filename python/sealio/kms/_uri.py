@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from sealio.errors import KmsError
-from sealio.keys import LocalKeyring
+from sealio.kms.local import LocalKeyring
 from sealio.kms import _options
 
 Factory = Callable[[str], Any]

@@ -1,99 +1,60 @@
-"""Keys: the KMS protocol, the local keyring, and envelope encryption.
+"""The local keyring: named, versioned AES-256 master keys in a JSON file
+(mode 0600), optionally sealed under a passphrase; a KMS client like the
+networked ones (``local:///abs/path/keyring.json``).
 
-Key hierarchy (as Parquet Modular Encryption with double wrapping):
-
-* a **master key** lives in a KMS (or :class:`LocalKeyring`) and never
-  leaves it; it wraps
-* a **KEK** (32 random bytes), made once per writer and master key and
-  reused for many files until ``kek_ttl`` expires; the KEK wraps, locally
-  with AES-256-GCM,
-* a **DEK** (32 random bytes), one per file, from which the file's keys
-  are derived (``_header.derive_keys``).
-
-So sealing or opening 10,000 files costs one KMS call per master key and
-TTL period, not one per file. KEKs and DEKs never appear in reprs,
-exceptions, logs or pickles.
+The file's document format and its input bounds live in
+:mod:`sealio.kms._keyfile`; updates are read-modify-write under an
+exclusive lock and published atomically (:mod:`sealio._fsutil`).
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
-import datetime as _dt
 import fcntl
 import json
 import os
-import re
 import stat
-import tempfile
 import threading
-import time
 import warnings
-import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from sealio import _header as H
-from sealio.errors import IntegrityError, KeyNotFoundError, KmsError, SealioError
+from sealio._fsutil import write_atomically
+from sealio.errors import IntegrityError, KeyNotFoundError, KmsError
+from sealio.kms._keyfile import (
+    _KEYRING_FORMAT,
+    _KEYRING_VERSION,
+    _SEAL_AAD,
+    _WRAP_PREFIX,
+    DEFAULT_SCRYPT_N,
+    MAX_KEYRING_BYTES,
+    MAX_SCRYPT_MEMORY,
+    MAX_SCRYPT_N,
+    MAX_SCRYPT_P,
+    MAX_SCRYPT_R,
+    MAX_SCRYPT_WORK,
+    _b64,
+    _check_name,
+    _check_scrypt,
+    _Malformed,
+    _now,
+    _parse_json,
+    _parse_payload,
+    _show_path,
+    _unb64,
+    _wrap_aad,
+)
 
 __all__ = [
-    "DEFAULT_KEK_TTL",
-    "KeyManager",
-    "KmsClient",
-    "LocalKeyring",
-    "default_keyring_path",
-    "pyarrow_kms_client",
-    "pyarrow_kms_client_factory",
+    "DEFAULT_SCRYPT_N", "MAX_KEYRING_BYTES", "MAX_SCRYPT_MEMORY", "MAX_SCRYPT_N", "MAX_SCRYPT_P",
+    "MAX_SCRYPT_R", "MAX_SCRYPT_WORK", "LocalKeyring", "default_keyring_path",
 ]
-
-DEFAULT_KEK_TTL = 600.0  # seconds, as PME's cache_lifetime default
-
-
-@runtime_checkable
-class KmsClient(Protocol):
-    """A KMS, with the protocol of ``pyarrow.parquet.encryption.KmsClient``.
-
-    Any object with these two methods works (a pyarrow ``KmsClient``
-    subclass included); subclass this for documentation's sake.
-    """
-
-    def wrap_key(self, key_bytes: bytes, master_key_identifier: str) -> str:
-        """Encrypt ``key_bytes`` under the named master key; return ASCII text."""
-        ...
-
-    def unwrap_key(self, wrapped_key: str, master_key_identifier: str) -> bytes:
-        """Inverse of :meth:`wrap_key`."""
-        ...
-
-
-# --------------------------------------------------------------- keyring
-
-_KEYRING_FORMAT = "sealio-keyring"
-_KEYRING_VERSION = 1
-_WRAP_PREFIX = "sealio-lk1"
-_WRAP_AAD = b"sealio/keyring/v1/wrap\x00"
-_SEAL_AAD = b"sealio/keyring/v1/file\x00"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@/:+-]{0,127}$")
-DEFAULT_SCRYPT_N = 1 << 17  # 128 MiB with r=8: memory-hard, ~0.3 s
-
-# A keyring file is input: the cost its KDF block may demand is capped and
-# refused before deriving (issue 12). scrypt needs 128*n*r bytes and n*r*p
-# units of work; the default (n=2**17, r=8, p=1) is 128 MiB and 2**20.
-MAX_SCRYPT_N = 1 << 20
-MAX_SCRYPT_R = 32
-MAX_SCRYPT_P = 16
-MAX_SCRYPT_MEMORY = 1 << 30  # bytes: 128 * n * r
-MAX_SCRYPT_WORK = 1 << 24    # n * r * p: 16x the default
-MAX_KEYRING_BYTES = 4 << 20  # a keyring file larger than this is refused unread
-_SALT_BYTES = (16, 64)
-_MAX_KEY_VERSION = (1 << 31) - 1
 
 
 def default_keyring_path() -> Path:
@@ -104,44 +65,6 @@ def default_keyring_path() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "sealio" / "keyring.json"
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    if not isinstance(text, str):  # a keyring field of the wrong JSON type
-        raise ValueError("expected base64 text")
-    return base64.b64decode(text.encode("ascii"), validate=True)
-
-
-def _show_path(path: Path) -> str:
-    """``path`` for a message: shortened when absurdly long (it is input too)."""
-    text = str(path)
-    return text if len(text) <= 160 else f"{text[:100]}...{text[-40:]} ({len(text)} characters)"
-
-
-def _check_scrypt(kdf: Any) -> tuple[bytes, int, int, int]:
-    """Salt, n, r, p of a keyring's KDF block, refused (ValueError, no values
-    echoed) unless it is scrypt within the documented caps."""
-    if not isinstance(kdf, dict) or kdf.get("name") != "scrypt":
-        raise ValueError("the KDF is not scrypt")
-    params = [kdf.get(k) for k in ("n", "r", "p")]
-    if not all(type(x) is int for x in params):  # not bool, float or str
-        raise ValueError("scrypt n, r and p must be integers")
-    n, r, p = params
-    if not (2 <= n <= MAX_SCRYPT_N and n & (n - 1) == 0 and 1 <= r <= MAX_SCRYPT_R and 1 <= p <= MAX_SCRYPT_P
-            and 128 * n * r <= MAX_SCRYPT_MEMORY and n * r * p <= MAX_SCRYPT_WORK):
-        raise ValueError(f"scrypt parameters exceed the cap (n a power of two <= 2**20, r <= {MAX_SCRYPT_R}, "
-                         f"p <= {MAX_SCRYPT_P}, memory 128*n*r <= 1 GiB, work n*r*p <= 2**24)")
-    try:
-        salt = _unb64(kdf.get("salt"))
-    except (ValueError, binascii.Error):
-        raise ValueError("the scrypt salt is not base64") from None
-    if not _SALT_BYTES[0] <= len(salt) <= _SALT_BYTES[1]:
-        raise ValueError("the scrypt salt is not 16..64 bytes")
-    return salt, n, r, p
 
 
 class LocalKeyring:
@@ -300,18 +223,7 @@ class LocalKeyring:
                 self._load()
                 yield
                 doc = self._document(self._keys, self._meta, self._default, self._kdf, self._kdf_key)
-                tmp_fd, tmp = tempfile.mkstemp(prefix=f".{self._path.name}.", dir=self._path.parent)
-                try:
-                    with os.fdopen(tmp_fd, "w", encoding="utf-8") as fh:
-                        fh.write(doc)
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                    os.replace(tmp, self._path)
-                except BaseException:
-                    with _suppress_oserror():
-                        os.unlink(tmp)
-                    raise
-                _fsync_dir(self._path.parent)
+                write_atomically(self._path, doc.encode("utf-8"), mode=0o600)
         finally:
             os.close(fd)
 
@@ -417,357 +329,3 @@ class LocalKeyring:
 
     def __reduce__(self) -> Any:
         raise TypeError("LocalKeyring holds key material and cannot be pickled")
-
-
-class _Malformed(ValueError):
-    """A keyring field of the wrong shape; the message names the field only."""
-
-
-def _parse_json(data: bytes, what: str) -> Any:
-    """JSON of bounded nesting (a deep document is an error, not a RecursionError)."""
-    try:
-        return json.loads(data.decode("utf-8"))
-    except RecursionError:
-        raise KmsError(f"{what} is malformed (JSON nested too deeply)") from None
-    except ValueError:  # UnicodeDecodeError, JSONDecodeError, over-long integers
-        raise KmsError(f"{what} is malformed (not UTF-8 JSON)") from None
-
-
-def _parse_payload(payload: Any) -> tuple[dict[str, dict[int, bytes]], dict[str, dict[int, str]], str | None]:
-    """Keys, creation times and default of a keyring payload, checked field by
-    field (raises :class:`_Malformed`; messages never carry key bytes)."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("keys"), dict):
-        raise _Malformed('"keys" is not an object')
-    keys: dict[str, dict[int, bytes]] = {}
-    meta: dict[str, dict[int, str]] = {}
-    for name, entry in payload["keys"].items():
-        if not isinstance(name, str) or not _NAME_RE.match(name):
-            raise _Malformed("a master key name is not valid")
-        versions = entry.get("versions") if isinstance(entry, dict) else None
-        if not isinstance(versions, list) or not versions:
-            raise _Malformed(f'master key {name!r} has no "versions" list')
-        for item in versions:
-            if not isinstance(item, dict):
-                raise _Malformed(f"a version of master key {name!r} is not an object")
-            v, created = item.get("version"), item.get("created", "")
-            if type(v) is not int or not 1 <= v <= _MAX_KEY_VERSION or v in keys.get(name, {}):
-                raise _Malformed(f"master key {name!r} has a missing, repeated or invalid version number")
-            if not isinstance(created, str) or len(created) > 64:
-                raise _Malformed(f"master key {name!r} v{v} has an invalid creation time")
-            try:
-                key = _unb64(item.get("key"))
-            except (ValueError, binascii.Error):
-                key = b""
-            if len(key) != 32:
-                raise _Malformed(f"master key {name!r} v{v} is not 32 bytes of base64")
-            keys.setdefault(name, {})[v] = key
-            meta.setdefault(name, {})[v] = created
-    default = payload.get("default")
-    if default is not None and (not isinstance(default, str) or default not in keys):
-        raise _Malformed('"default" does not name a key of the keyring')
-    return keys, meta, default
-
-
-def _wrap_aad(name: str, version: int) -> bytes:
-    return _WRAP_AAD + name.encode("utf-8") + b"\x00" + str(version).encode()
-
-
-def _check_name(name: str) -> None:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ValueError("master key names are 1..128 characters: letters, digits and _.@/:+- "
-                         "(starting with a letter or digit)")
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-@contextmanager
-def _suppress_oserror() -> Iterator[None]:
-    try:
-        yield
-    except OSError:
-        pass
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-# ------------------------------------------------------------- envelope
-
-
-@dataclass(frozen=True)
-class _Kek:
-    kek_id: bytes
-    wrapped: str
-    key: bytes
-    expires: float
-
-    def __repr__(self) -> str:
-        return f"_Kek(kek_id={self.kek_id.hex()})"
-
-
-@dataclass(frozen=True)
-class DekSlot:
-    """The key-slot fields of a header (all public)."""
-
-    kek_id: bytes
-    master_key_id: str
-    wrapped_kek: str
-    dek_nonce: bytes
-    wrapped_dek: bytes
-
-
-class KeyManager:
-    """Envelope encryption over a :class:`KmsClient` with KEK caches.
-
-    Writers reuse one KEK per master key until ``kek_ttl`` seconds pass;
-    readers cache unwrapped KEKs for ``cache_ttl`` seconds keyed by
-    (master key id, wrapped KEK). Thread-safe. ``clear()`` drops both
-    caches (e.g. after revoking a master key). A writer KEK is also
-    replaced after ``kek_max_wraps`` DEK wraps: DEK nonces are random
-    96-bit values, so one KEK must not wrap more than 2**32 DEKs.
-    """
-
-    kek_max_wraps: int = 1 << 32
-
-    def __init__(self, kms: Any, *, kek_ttl: float = DEFAULT_KEK_TTL, cache_ttl: float = DEFAULT_KEK_TTL,
-                 default_master_key: str | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        if not (callable(getattr(kms, "wrap_key", None)) and callable(getattr(kms, "unwrap_key", None))):
-            raise TypeError("kms must have wrap_key(key_bytes, master_key_identifier) and "
-                            "unwrap_key(wrapped_key, master_key_identifier)")
-        self.kms = kms
-        self.kek_ttl = float(kek_ttl)
-        self.cache_ttl = float(cache_ttl)
-        self._default = default_master_key
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._writer_keks: dict[str, _Kek] = {}
-        self._kek_wraps: dict[str, int] = {}  # DEKs wrapped under the current writer KEK
-        self._reader_keks: dict[tuple[str, str], tuple[bytes, float]] = {}
-
-    @property
-    def default_master_key(self) -> str | None:
-        return self._default or getattr(self.kms, "default", None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._writer_keks.clear()
-            self._kek_wraps.clear()
-            self._reader_keks.clear()
-
-    def _random(self, n: int) -> bytes:
-        """All randomness of the envelope and header (a seam for test vectors)."""
-        return os.urandom(n)
-
-    def _writer_kek(self, master_key_id: str, *, wrap: bool = False) -> _Kek:
-        """The current writer KEK (a new one after ``kek_ttl`` or
-        ``kek_max_wraps``); ``wrap=True`` counts one DEK wrap under it."""
-        now = self._clock()
-        with self._lock:
-            kek = self._writer_keks.get(master_key_id)
-            uses = self._kek_wraps.get(master_key_id, 0)
-            if kek is None or now >= kek.expires or uses >= self.kek_max_wraps:
-                key, kek_id = self._random(H.KEY_SIZE), self._random(H.KEK_ID_SIZE)
-                wrapped = _kms_wrap(self.kms, key, master_key_id)
-                kek = _Kek(kek_id, wrapped, key, now + self.kek_ttl)
-                self._writer_keks[master_key_id] = kek
-                self._reader_keks[(master_key_id, wrapped)] = (key, now + self.cache_ttl)
-                uses = 0
-            self._kek_wraps[master_key_id] = uses + 1 if wrap else uses
-            return kek
-
-    def _reader_kek(self, master_key_id: str, wrapped: str) -> bytes:
-        now = self._clock()
-        with self._lock:
-            hit = self._reader_keks.get((master_key_id, wrapped))
-            if hit is not None and now < hit[1]:
-                return hit[0]
-            key = _kms_unwrap(self.kms, wrapped, master_key_id)
-            self._reader_keks[(master_key_id, wrapped)] = (key, now + self.cache_ttl)
-            return key
-
-    def wrap_dek(self, dek: bytes, master_key_id: str) -> DekSlot:
-        """Wrap ``dek`` under the current KEK of ``master_key_id``.
-
-        The DEK nonce is random: with a KEK rotated every ``kek_ttl`` seconds,
-        far fewer than 2**32 DEKs are wrapped under one KEK."""
-        if not isinstance(master_key_id, str):
-            raise TypeError("master key identifier must be a str")
-        if len(master_key_id.encode("utf-8")) > H.MASTER_KEY_ID_MAX:
-            raise ValueError(f"master key identifier is longer than {H.MASTER_KEY_ID_MAX} bytes")
-        kek = self._writer_kek(master_key_id, wrap=True)
-        dek_nonce = self._random(H.DEK_NONCE_SIZE)
-        wrapped_dek = AESGCM(kek.key).encrypt(dek_nonce, dek, H.dek_wrap_aad(kek.kek_id))
-        return DekSlot(kek.kek_id, master_key_id, kek.wrapped, dek_nonce, wrapped_dek)
-
-    def seal_header(self, master_key_id: str, segment_log2: int, aad: bytes | None) -> tuple[H.Header, bytes]:
-        """A new file's authenticated header and its segment key K_seg.
-
-        Randomness is drawn in this order (test vectors rely on it): KEK (32)
-        and KEK id (16) when a new KEK is made, DEK (32), DEK nonce (12),
-        salt (32), nonce prefix (7)."""
-        if not H.MIN_SEGMENT_LOG2 <= segment_log2 <= H.MAX_SEGMENT_LOG2:
-            raise ValueError("segment_log2 out of range")
-        self._writer_kek(master_key_id)
-        dek = self._random(H.KEY_SIZE)
-        slot = self.wrap_dek(dek, master_key_id)
-        salt, prefix = self._random(H.SALT_SIZE), self._random(H.PREFIX_SIZE)
-        header = _header_with_slot(segment_log2, salt, prefix, slot)  # version 1.1
-        keys = H.derive_keys(dek, header, aad)
-        header = replace(header, commitment=keys.commitment)
-        return replace(header, mac=H.compute_mac(keys.k_hdr, header.body())), keys.k_seg
-
-    def _authenticate(self, data: bytes | memoryview, aad: bytes | None,
-                      require_commitment: bool) -> tuple[H.Header, bytes, H.FileKeys]:
-        """Parse (FormatError family; a 1.0 header refused before any KMS call
-        when ``require_commitment``), KEK (KMS), DEK (IntegrityError), derive,
-        key commitment (1.1, constant time), header MAC (IntegrityError)."""
-        header = H.parse(data, require_commitment=require_commitment)
-        dek = self.unwrap_dek(header)
-        keys = H.derive_keys(dek, header, aad)
-        H.verify_commitment(keys, header)  # before the MAC is trusted and any segment is opened
-        H.verify_mac(keys.k_hdr, header)
-        return header, dek, keys
-
-    def open_header(self, data: bytes | memoryview, aad: bytes | None, *,
-                    require_commitment: bool = False) -> tuple[H.Header, bytes]:
-        """Parse and authenticate a header; returns it and K_seg.
-
-        Order: parse (FormatError family), KEK (KMS), DEK (IntegrityError),
-        derive, key commitment (1.1), header MAC (IntegrityError).
-        ``require_commitment`` refuses version 1.0 (UnsupportedFormatError)."""
-        header, _, keys = self._authenticate(data, aad, require_commitment)
-        return header, keys.k_seg
-
-    def rewrap_header(self, data: bytes | memoryview, aad: bytes | None, *, new_keys: KeyManager | None = None,
-                      new_master_key: str | None = None, require_commitment: bool = False) -> bytes:
-        """Authenticate a header, then re-wrap its DEK under ``new_master_key``
-        (default: the same name, i.e. its newest version) via ``new_keys``
-        (default: this manager) and recompute the MAC. Segments are unchanged
-        because the DEK, salt and prefix are; so is the minor version (1.0
-        stays 1.0: upgrading changes K_seg, i.e. needs re-encryption) and a
-        1.1 commitment (it depends on neither the KEK nor the key slot)."""
-        header, dek, keys = self._authenticate(data, aad, require_commitment)
-        target = new_keys or self
-        slot = target.wrap_dek(dek, new_master_key or header.master_key_id)
-        fresh = replace(_header_with_slot(header.segment_log2, header.salt, header.nonce_prefix, slot),
-                        minor_version=header.minor_version, commitment=header.commitment)
-        return replace(fresh, mac=H.compute_mac(keys.k_hdr, fresh.body())).pack()
-
-    def unwrap_dek(self, header: H.Header) -> bytes:
-        """The DEK of a parsed header (KEK from cache or KMS)."""
-        kek = self._reader_kek(header.master_key_id, header.wrapped_kek)
-        try:
-            return AESGCM(kek).decrypt(header.dek_nonce, header.wrapped_dek, H.dek_wrap_aad(header.kek_id))
-        except InvalidTag:
-            raise IntegrityError("sealed file key slot failed authentication "
-                                 "(tampered header or wrong master key)") from None
-
-    def __repr__(self) -> str:
-        return f"KeyManager(kms={type(self.kms).__name__}, kek_ttl={self.kek_ttl})"
-
-    def __reduce__(self) -> Any:
-        raise TypeError("KeyManager caches key material and cannot be pickled")
-
-
-def _header_with_slot(segment_log2: int, salt: bytes, prefix: bytes, slot: DekSlot) -> H.Header:
-    return H.Header(segment_log2=segment_log2, salt=salt, nonce_prefix=prefix, kek_id=slot.kek_id,
-                    master_key_id=slot.master_key_id, wrapped_kek=slot.wrapped_kek,
-                    dek_nonce=slot.dek_nonce, wrapped_dek=slot.wrapped_dek)
-
-
-def _kms_wrap(kms: Any, key: bytes, master_key_id: str) -> str:
-    try:
-        wrapped = kms.wrap_key(key, master_key_id)
-    except SealioError:
-        raise
-    except Exception as e:  # the KEK was an argument: report only the type
-        raise KmsError(f"KMS wrap_key failed for master key {master_key_id!r} ({type(e).__name__})") from None
-    if isinstance(wrapped, bytes):
-        wrapped = wrapped.decode("ascii", "replace")
-    # KEKs are cached across files and written into 1.1 headers: the shorter bound
-    if not isinstance(wrapped, str) or not 1 <= len(wrapped) <= H.WRAPPED_KEK_MAX_COMMITTED or \
-            not all(" " <= c <= "~" for c in wrapped):
-        raise KmsError(f"KMS wrap_key must return 1..{H.WRAPPED_KEK_MAX_COMMITTED} printable ASCII characters "
-                       f"(a format 1.0 header held {H.WRAPPED_KEK_MAX}; 1.1 keeps {H.COMMIT_SIZE} bytes "
-                       "of that room for the key commitment)")
-    return wrapped
-
-
-def _kms_unwrap(kms: Any, wrapped: str, master_key_id: str) -> bytes:
-    try:
-        key = kms.unwrap_key(wrapped, master_key_id)
-    except SealioError:
-        raise
-    except Exception as e:
-        raise KmsError(f"KMS unwrap_key failed for master key {master_key_id!r}: "
-                       f"{type(e).__name__}: {e}") from None
-    if not isinstance(key, (bytes, bytearray)) or len(key) != H.KEY_SIZE:
-        raise IntegrityError("KMS returned a KEK that is not 32 bytes (wrong master key?)")
-    return bytes(key)
-
-
-_managers: weakref.WeakKeyDictionary[Any, KeyManager] = weakref.WeakKeyDictionary()
-_managers_lock = threading.Lock()
-
-
-def key_manager(keys: Any) -> KeyManager:
-    """The :class:`KeyManager` for ``keys`` (a KeyManager, a KMS client, or a
-    KMS configuration string): itself, or one shared per KMS
-    client object so that repeated ``sealio.open(..., keys=kms)`` calls share
-    the KEK caches (a client that cannot be weakly referenced gets a fresh
-    manager, i.e. one KMS call per file)."""
-    if isinstance(keys, KeyManager):
-        return keys
-    if isinstance(keys, str):  # a KMS configuration string, e.g. local:///path/keyring.json
-        from sealio.kms import KmsRef
-        keys = KmsRef(keys)
-    with _managers_lock:
-        try:
-            mgr = _managers.get(keys)
-        except TypeError:
-            return KeyManager(keys)
-        if mgr is None:
-            mgr = KeyManager(keys)
-            _managers[keys] = mgr
-        return mgr
-
-
-# ------------------------------------------------------------- pyarrow
-
-
-def pyarrow_kms_client(kms: Any) -> Any:
-    """Wrap any sealio KMS client (e.g. :class:`LocalKeyring`) as a
-    ``pyarrow.parquet.encryption.KmsClient`` instance, for pyarrow's
-    ``CryptoFactory`` (which insists on that class)."""
-    import pyarrow.parquet.encryption as pe
-
-    class _Adapter(pe.KmsClient):  # type: ignore[misc]
-        def __init__(self, inner: Any) -> None:
-            super().__init__()
-            self._inner = inner
-
-        def wrap_key(self, key_bytes: bytes, master_key_identifier: str) -> str:
-            return self._inner.wrap_key(key_bytes, master_key_identifier)
-
-        def unwrap_key(self, wrapped_key: str, master_key_identifier: str) -> bytes:
-            return self._inner.unwrap_key(wrapped_key, master_key_identifier)
-
-    return _Adapter(kms)
-
-
-def pyarrow_kms_client_factory(kms: Any) -> Callable[[Any], Any]:
-    """A ``kms_client_factory`` for ``pyarrow.parquet.encryption.CryptoFactory``."""
-    return lambda _config: pyarrow_kms_client(kms)

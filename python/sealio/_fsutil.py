@@ -1,0 +1,109 @@
+"""The one atomic publish of a local file: write a temporary file next to
+the target, fsync it, rename it into place, fsync the directory.
+
+Layer 0 (it imports nothing of sealio), because both the local keyring
+(``sealio.kms.local``) and the sealed-file writer (``sealio.io``) publish
+this way; ``sealio.io.atomic`` is its public name for the upper layers.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["AtomicFileSink", "TMP_SUFFIX", "fsync_dir", "write_atomically"]
+
+TMP_SUFFIX = ".sealio-tmp"  # tree walkers and filesystems hide names ending so
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """fsync a directory so a rename inside it survives a crash; best effort
+    (some filesystems refuse to open or fsync directories)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _umask() -> int:
+    try:
+        with io.open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o077  # unknown: keep the file private
+
+
+class AtomicFileSink:
+    """Writes to a temporary file next to ``path``; :meth:`publish` fsyncs
+    and renames it into place, :meth:`abort` deletes it.
+
+    The temporary file is created by ``mkstemp`` (``O_EXCL``, mode 0600, a
+    random name ending in ``.sealio-tmp``), so nothing planted at a
+    predictable name is followed. The published file gets ``mode & 0o777``
+    when the caller names one (e.g. the source's), else ``0o666 & ~umask``;
+    never the mode of the file it replaces (an attacker's setuid/setgid/
+    sticky or world-writable file, or the target of a symlink planted
+    there) and never a special bit.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], mode: int | None = None) -> None:
+        self.path = Path(path)
+        self.mode = None if mode is None else mode & 0o777
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=TMP_SUFFIX,
+                                   dir=self.path.parent or ".")
+        self.fd: int | None = fd
+        self.tmp: str | None = tmp  # None once renamed into place
+
+    def write(self, view: memoryview) -> None:
+        assert self.fd is not None
+        while len(view):
+            n = os.write(self.fd, view)
+            view = view[n:]
+
+    def publish(self) -> None:
+        assert self.fd is not None and self.tmp is not None
+        os.fsync(self.fd)
+        os.fchmod(self.fd, (0o666 & ~_umask()) if self.mode is None else self.mode)
+        os.close(self.fd)
+        self.fd = None
+        os.replace(self.tmp, self.path)  # replaces a symlink itself, never its target
+        self.tmp = None
+        fsync_dir(self.path.parent)
+
+    def abort(self) -> None:
+        """Close and delete the temporary file (also after a failed publish)."""
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = None
+        if self.tmp is not None:
+            try:
+                os.unlink(self.tmp)
+            except OSError:
+                pass
+            self.tmp = None
+
+
+def write_atomically(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> None:
+    """Publish ``data`` as ``path`` through an :class:`AtomicFileSink`: the
+    old content or the new, never a mix, whatever crashes when."""
+    sink = AtomicFileSink(path, mode=mode)
+    try:
+        sink.write(memoryview(data))
+        sink.publish()
+    except BaseException:
+        sink.abort()
+        raise

@@ -1,0 +1,63 @@
+"""The one worker pool of the package and the ``threads=`` bound.
+
+Readers split large reads across it and fill read-ahead windows on it;
+anything else that wants background work in sealio uses :func:`executor`
+rather than starting a pool of its own. Its size is :func:`default_threads`
+(``$SEALIO_THREADS`` or the CPU count), fixed when it is first used.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sealio.errors import ConfigurationError
+
+__all__ = ["MAX_THREADS", "default_threads", "executor", "threads_arg"]
+
+MAX_THREADS = 1024  # bound on ``threads=``: the C core takes an int, pools stay sane
+
+
+def default_threads() -> int:
+    """``$SEALIO_THREADS`` (clamped to 1..MAX_THREADS) or the number of CPUs."""
+    env = os.environ.get("SEALIO_THREADS")
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ConfigurationError("SEALIO_THREADS must be an integer") from None
+        return min(MAX_THREADS, max(1, n))
+    return min(MAX_THREADS, _cpus())
+
+
+def threads_arg(threads: Any) -> int:
+    """Validate ``threads=`` before anything is allocated: None (the default)
+    or an int in 1..MAX_THREADS (TypeError / ValueError otherwise)."""
+    if threads is None:
+        return default_threads()
+    if isinstance(threads, bool) or not isinstance(threads, int):
+        raise TypeError(f"threads must be an int, not {type(threads).__name__}")
+    if not 1 <= threads <= MAX_THREADS:
+        raise ValueError(f"threads must be in 1..{MAX_THREADS}")
+    return threads
+
+
+@functools.lru_cache(maxsize=1)
+def _cpus() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def executor() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=max(2, default_threads()),
+                                       thread_name_prefix="sealio")
+        return _pool

@@ -1,0 +1,224 @@
+"""The streaming writer of a sealed file.
+
+It buffers at most one batch of plaintext, seals it in one C call and,
+for local paths, publishes atomically (:class:`sealio.io.atomic.AtomicFileSink`:
+temporary file in the destination directory, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from typing import Any
+
+from sealio.format import header as H
+from sealio.hazmat import AesGcm, segments
+from sealio.io.args import aad_bytes, flat_view
+from sealio.io.atomic import AtomicFileSink
+from sealio.io.pool import threads_arg
+from sealio.keys import key_manager
+
+__all__ = ["SealedWriter", "WRITE_BATCH"]
+
+WRITE_BATCH = 4 << 20  # plaintext sealed per C call by the writer
+
+
+class _FileObjSink:
+    """A caller's binary file object: written, flushed, never closed."""
+
+    def __init__(self, f: Any) -> None:
+        self.f = f
+
+    def write(self, view: memoryview) -> None:
+        while len(view):
+            n = self.f.write(view)
+            if n is None:  # non-blocking raw file with nothing written
+                raise BlockingIOError("sink would block")
+            view = view[n:]
+
+    def publish(self) -> None:
+        self.f.flush()
+
+    def abort(self) -> None:
+        pass
+
+
+class SealedWriter(io.RawIOBase):
+    """Streaming writer of a sealed file (``sealio.open(..., "wb")``).
+
+    Memory is constant (one batch of plaintext and its ciphertext).
+    :meth:`close` seals the final segment and publishes the file; leaving a
+    ``with`` block by an exception, :meth:`abort`, or garbage collection of
+    an unclosed writer publish nothing.
+
+    Safe to share between threads: ``write``, ``close`` and ``abort`` are
+    serialised by one lock, so each ``write`` lands whole (writes of
+    different threads are not interleaved) and a segment index, hence a
+    STREAM nonce, is never used twice (docs/FORMAT.md, "Nonce uniqueness").
+    """
+
+    def __init__(self, file: Any, keys: Any, *, master_key: str | None = None,
+                 aad: bytes | str | None = None, segment_size: int | None = None,
+                 threads: int | None = None) -> None:
+        super().__init__()
+        self._wlock = threading.RLock()  # first: abort() and __del__ take it
+        self.name = str(getattr(file, "name", "<file object>"))
+        self._written = 0
+        nthreads = threads_arg(threads)  # before any key, buffer or file exists
+        if segment_size is not None and (isinstance(segment_size, bool) or not isinstance(segment_size, int)):
+            raise TypeError(f"segment_size must be an int, not {type(segment_size).__name__}")
+        mgr = key_manager(keys)
+        master = master_key if master_key is not None else mgr.default_master_key
+        if master is None:
+            raise ValueError("writing needs master_key= (or a keyring with a default master key)")
+        log2 = H.DEFAULT_SEGMENT_LOG2 if segment_size is None else H.segment_size_log2(segment_size)
+        header, k_seg = mgr.seal_header(master, log2, aad_bytes(aad))
+        self.header = header
+        self._seg = header.segment_size
+        self._gcm = AesGcm(k_seg)
+        self._prefix = header.nonce_prefix
+        self._threads = nthreads
+        self._cap = max(1, WRITE_BATCH // self._seg) * self._seg
+        self._buf = bytearray()  # grows to at most _cap: small files stay small
+        self._fill = 0
+        self._out = bytearray()
+        self._index = 0
+        self._written = 0
+        if isinstance(file, (str, os.PathLike)):
+            self._sink: Any = AtomicFileSink(file)
+            self.name = os.fspath(file)
+        else:
+            self._sink = _FileObjSink(file)
+            self.name = str(getattr(file, "name", "<file object>"))
+        try:
+            self._sink.write(memoryview(header.pack()))
+        except BaseException:
+            self.abort()
+            raise
+
+    def writable(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return f"<SealedWriter name={self.name!r} written={self._written}>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("SealedWriter holds key material and cannot be pickled")
+
+    @property
+    def segment_size(self) -> int:
+        return self._seg
+
+    def tell(self) -> int:
+        with self._wlock:
+            return self._written
+
+    def _seal(self, plain: memoryview, final: bool) -> None:
+        """Seal whole segments (all non-final unless ``final``) in one C call
+        and write the ciphertext. (Overlapping the write with the next seal
+        in a second thread measured slower on 2 CPUs, so it is not done.)"""
+        count = segments.segment_count(len(plain), self._seg)
+        if self._index + count > segments.MAX_SEGMENTS:
+            raise ValueError("sealed file would exceed 2**32 segments; use a larger segment_size")
+        need = segments.sealed_size(len(plain), self._seg)
+        if len(self._out) < need:
+            self._out = bytearray(need)
+        n = self._gcm.seal_segments_into(plain, self._out, self._seg, prefix=self._prefix,
+                                         first_index=self._index, final=final, threads=self._threads)
+        self._index += count
+        self._sink.write(memoryview(self._out)[:n])
+
+    def write(self, b: Any) -> int:
+        """Buffer or seal ``b``. Only the last (possibly partial) segment is
+        held back, because only at close is it known to be the final one;
+        large writes are sealed straight from the caller's buffer.
+        Serialised with every other write/close/abort (thread-safe)."""
+        with self._wlock:
+            return self._write_locked(b)
+
+    def _write_locked(self, b: Any) -> int:
+        if self.closed:
+            raise ValueError("write to closed sealed file")
+        mv = flat_view(b, writable=False)
+        total = len(mv)
+        seg, cap = self._seg, self._cap
+        try:
+            while len(mv):
+                fill = self._fill
+                if fill:
+                    small = len(mv) < cap
+                    if fill == cap or (not small and fill % seg == 0):  # more data follows: not final
+                        self._seal(memoryview(self._buf)[:fill], final=False)
+                        self._fill = 0
+                        continue
+                    take = min(cap - fill, len(mv)) if small else seg - fill % seg
+                else:
+                    k = (len(mv) - 1) // seg  # whole segments with data after them
+                    for j in range(0, k * seg, cap):
+                        self._seal(mv[j:min(j + cap, k * seg)], final=False)
+                    mv = mv[k * seg:]
+                    take = len(mv)  # 1..seg bytes
+                if len(self._buf) < self._fill + take:
+                    grown = bytearray(min(self._cap, max(2 * len(self._buf), self._fill + take, self._seg)))
+                    grown[:self._fill] = self._buf[:self._fill]
+                    self._buf[:] = bytes(len(self._buf))
+                    self._buf = grown
+                self._buf[self._fill:self._fill + take] = mv[:take]
+                self._fill += take
+                mv = mv[take:]
+        except BaseException:
+            self.abort()
+            raise
+        self._written += total
+        return total
+
+    def close(self) -> None:
+        """Seal the final segment and publish (rename into place)."""
+        with self._wlock:
+            if self.closed:
+                return
+            try:
+                self._seal(memoryview(self._buf)[:self._fill], final=True)
+                self._sink.publish()
+            except BaseException:
+                self._abort_sink()
+                raise
+            finally:
+                self._wipe()
+                super().close()
+
+    def abort(self) -> None:
+        """Discard the file: nothing is published (a temporary file is removed)."""
+        with self._wlock:
+            if self.closed:
+                return
+            try:
+                self._abort_sink()
+            finally:
+                self._wipe()
+                super().close()
+
+    def _abort_sink(self) -> None:
+        sink = getattr(self, "_sink", None)
+        if sink is not None:
+            sink.abort()
+
+    def _wipe(self) -> None:
+        buf = getattr(self, "_buf", None)  # absent when __init__ failed early
+        if buf is not None:
+            buf[:] = bytes(len(buf))
+        self._fill = 0
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+    def __del__(self) -> None:  # an unclosed writer is a failed writer
+        try:
+            if not self.closed:
+                self.abort()
+        except Exception:
+            pass

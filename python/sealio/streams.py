@@ -1,0 +1,23 @@
+"""Sealed streams (the documented path): :func:`open`, the seekable reader,
+the streaming writer and the whole-file operations, re-exported from
+:mod:`sealio.io`, where the code lives."""
+
+from __future__ import annotations
+
+from sealio.io import (
+    MAX_THREADS,
+    SealedReader,
+    SealedWriter,
+    copy_stream,
+    default_threads,
+    inspect,
+    is_sealed,
+    open,
+    rewrap,
+)
+
+# Temporary old private names (issue 11: the lead removes them; use sealio.io.atomic).
+from sealio.io.atomic import AtomicFileSink as _AtomicFileSink  # noqa: F401
+
+__all__ = ["SealedReader", "SealedWriter", "open", "rewrap", "default_threads",
+           "copy_stream", "inspect", "is_sealed", "MAX_THREADS"]
