@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import sealio
 import sealref
-from sealio import _header as H
+from sealio.format import header as H
 
 VECTOR = json.loads((Path(__file__).resolve().parent / "data" / "format" / "05-aad-multi.json")
                     .read_text(encoding="utf-8"))

@@ -18,7 +18,7 @@ import pytest
 
 import sealio
 import sealref
-from sealio import _header as H
+from sealio.format import header as H
 from sealio import streams
 from sealio.errors import ConfigurationError
 

@@ -15,7 +15,7 @@ import pytest
 
 import sealio
 import sealref
-from sealio import _header as H
+from sealio.format import header as H
 from sealio.keys import KeyManager
 
 SEG = 4096

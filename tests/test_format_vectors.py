@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import sealio
 import sealref
-from sealio import _header as H
+from sealio.format import header as H
 from sealio.keys import KeyManager
 
 VECTOR_DIR = Path(__file__).resolve().parent / "data" / "format"

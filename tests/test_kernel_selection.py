@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 import sealio
-from sealio import _kernel
-from sealio import primitives as P
+from sealio.hazmat import kernel as _kernel
+from sealio.hazmat import primitives as P
 from sealio.errors import KernelUnavailableError
 from _vectors import aead_cases
 
@@ -307,7 +307,7 @@ def test_resolve_on_a_cpu_without_vaes(fresh_default: pytest.MonkeyPatch) -> Non
 def test_c_refusal_maps_to_kernel_unavailable() -> None:
     """If the C core itself refuses a kernel (SEALIO_ERR_UNSUPPORTED), the
     binding raises KernelUnavailableError, not a generic error."""
-    from sealio import _native_backend
+    from sealio.hazmat import native as _native_backend
 
     _, lib = _kernel.native()  # type: ignore[misc]
     with pytest.raises(KernelUnavailableError):
@@ -318,13 +318,40 @@ def test_c_refusal_maps_to_kernel_unavailable() -> None:
         _native_backend._raise_status(lib.SEALIO_ERR_NOMEM, "test")
 
 
+def _fake_binding(abi: int) -> SimpleNamespace:
+    """A compiled binding as sealio sees it, reporting ``abi``; its own header
+    constant agrees with it, as in any real build (the case a comparison of
+    the two could never catch)."""
+    return SimpleNamespace(ffi=object(), lib=SimpleNamespace(sealio_abi_version=lambda: abi,
+                                                             SEALIO_ABI_VERSION=abi))
+
+
 def test_abi_mismatch_is_an_import_error() -> None:
-    """A stale build of another C-core version is refused at import."""
-    stale = SimpleNamespace(lib=SimpleNamespace(sealio_abi_version=lambda: 0, SEALIO_ABI_VERSION=1))
-    with pytest.raises(ImportError, match="rebuild"):
-        _kernel._check_abi(stale)  # type: ignore[arg-type]
-    current = SimpleNamespace(lib=SimpleNamespace(sealio_abi_version=lambda: 1, SEALIO_ABI_VERSION=1))
-    _kernel._check_abi(current)  # type: ignore[arg-type]
+    """A stale build of another C-core version is refused, with how to rebuild."""
+    for other in (_kernel.EXPECTED_ABI - 1, _kernel.EXPECTED_ABI + 1):
+        with pytest.raises(ImportError, match=r"pip install -e \.") as e:
+            _kernel.check_abi(_fake_binding(other))  # type: ignore[arg-type]
+        assert "tools/dev-build" in str(e.value) and f"ABI {other}" in str(e.value)
+    _kernel.check_abi(_fake_binding(_kernel.EXPECTED_ABI))  # type: ignore[arg-type]
+
+
+def test_a_binding_of_another_abi_fails_at_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check runs where the binding is loaded: ``native()`` raises."""
+    monkeypatch.setitem(sys.modules, "sealio._native", _fake_binding(_kernel.EXPECTED_ABI + 1))
+    _kernel.native.cache_clear()
+    try:
+        with pytest.raises(ImportError, match="rebuild"):
+            _kernel.native()
+    finally:
+        monkeypatch.undo()
+        _kernel.native.cache_clear()
+
+
+def test_the_built_binding_has_the_expected_abi() -> None:
+    nat = _kernel.native()
+    if nat is None:
+        pytest.skip("the native extension is not built")
+    assert nat[1].sealio_abi_version() == _kernel.EXPECTED_ABI
 
 
 def test_kernel_argument_type_and_native_ids() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import sealio
-from sealio import _header as H
+from sealio.format import header as H
 from sealio.keys import KeyManager, key_manager, pyarrow_kms_client_factory
 
 

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 import sealio
-from sealio import _kernel
+from sealio.hazmat import kernel as _kernel
 from sealio import primitives as P
 from sealio.errors import IntegrityError
 from sealio.primitives import AesCbc, AesGcm
@@ -597,6 +597,6 @@ def test_key_contexts_are_excluded_from_core_dumps(native: str, cls: type) -> No
 
 
 def _buffers_address(b: bytearray) -> int:
-    from sealio import _buffers
+    from sealio.hazmat import buffers as _buffers
 
     return _buffers.address(memoryview(b))

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import sealio
-from sealio import _kernel
+from sealio.hazmat import kernel as _kernel
 from sealio import primitives as P
 from sealio.primitives import AesCbc, AesGcm
 

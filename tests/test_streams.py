@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import sealio
 import sealref
-from sealio import _header as H
+from sealio.format import header as H
 from sealio import streams
 from sealio.keys import KeyManager
 

@@ -25,7 +25,7 @@ import io
 import atheris
 
 with atheris.instrument_imports(include=["sealio"]):
-    from sealio import cli_bigdl
+    from sealio.cli import bigdl as cli_bigdl
     from sealio.bigdl import common, config, dataset
     from sealio.bigdl.keys import DataKeyText, PlaintextPrimaryKey
     from sealio.errors import SealioError

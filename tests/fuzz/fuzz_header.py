@@ -1,4 +1,4 @@
-"""Fuzz target: the sealed-file header parser (``sealio._header``), no keys.
+"""Fuzz target: the sealed-file header parser (``sealio.format.header``), no keys.
 
 Input: the first bytes of a would-be sealed file; the last 9 bytes also
 give a file size and a segment size for ``layout``.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import atheris
 
 with atheris.instrument_imports(include=["sealio"]):
-    from sealio import _header as H
+    from sealio.format import header as H
     from sealio.errors import SealioError
 
 import _harness

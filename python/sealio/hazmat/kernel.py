@@ -31,17 +31,25 @@ def native() -> tuple[Any, Any] | None:
         if exc.name != "sealio._native":
             raise
         return None  # not built: only the fallback runs; a broken build raises
-    _check_abi(_native)
+    check_abi(_native)
     return _native.ffi, _native.lib
 
 
-def _check_abi(mod: ModuleType) -> None:
+# The C core's ABI this Python code was written against (csrc/include/sealio.h,
+# SEALIO_ABI_VERSION). A constant here, not in the binding: comparing two
+# constants compiled into the same .so could never catch a stale build.
+EXPECTED_ABI = 2
+
+
+def check_abi(mod: ModuleType) -> None:
+    """ImportError, saying how to rebuild, unless the compiled binding
+    implements :data:`EXPECTED_ABI`."""
     built = mod.lib.sealio_abi_version()
-    if built != mod.lib.SEALIO_ABI_VERSION:
+    if built != EXPECTED_ABI:
         raise ImportError(
             f"sealio._native was built from another version of the C core "
-            f"(ABI {built}, expected {mod.lib.SEALIO_ABI_VERSION}); "
-            f"reinstall sealio (pip install -e .) to rebuild it"
+            f"(ABI {built}, this sealio needs ABI {EXPECTED_ABI}); rebuild it: "
+            f"pip install -e . (or tools/dev-build in a checkout)"
         )
 
 
