@@ -1,16 +1,15 @@
 """EncryptedFileSystem: pyarrow datasets of every format over sealed files,
-on local disk and on a non-local (fsspec in-memory) base; sizes, fail-closed
-behaviour, pickling, path binding, and how many segments a read decrypts."""
+on local disk and on a non-local (fsspec) base, and how many segments a read
+decrypts. What every adapter shares (sizes, fail-closed reads, pickling, path
+binding, copies and moves) is in test_fs_contract.py."""
 
 from __future__ import annotations
 
 import gzip
-import pickle
 from pathlib import Path
 
 import fsspec
 import pyarrow as pa
-import pyarrow.csv as pcsv
 import pyarrow.dataset as ds
 import pyarrow.feather as feather
 import pyarrow.fs as pafs
@@ -18,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import sealio
-from sealio import _header as H
 from sealio.arrow import EncryptedFileSystem
+from sealio.format import header as H
 from sealio.kms import KmsRef
 
 N = 20_000
@@ -103,15 +102,15 @@ def test_json_and_compressed_csv_are_detected_by_name(base: pafs.FileSystem, uri
     assert _raw(base, "t.csv.gz").startswith(H.MAGIC)
 
 
-def test_sizes_are_plaintext_and_listing_reads_nothing(base: pafs.FileSystem, uri: str) -> None:
+def test_listing_decrypts_nothing(base: pafs.FileSystem, uri: str) -> None:
+    """Sizes are plaintext sizes (test_fs_contract.py), computed without
+    decrypting: the handler counts every segment its readers decrypt."""
     fs = EncryptedFileSystem(base, keys=uri)
     for n in (0, 1, 65535, 65536, 65537, 200_000):
         with fs.open_output_stream(f"f{n}.bin", compression=None) as f:
             f.write(b"z" * n)
     listed = {i.path: i.size for i in fs.get_file_info(pafs.FileSelector("", recursive=True))}
     assert listed == {f"f{n}.bin": n for n in (0, 1, 65535, 65536, 65537, 200_000)}
-    assert fs.get_file_info("f65537.bin").size == 65537
-    # listing decrypted nothing and opened nothing
     assert fs.handler.segments_decrypted == 0
     with fs.open_input_file("f200000.bin") as f:
         assert f.size() == 200_000
@@ -157,97 +156,14 @@ def test_one_column_read_decrypts_only_its_segments(tmp_path: Path, uri: str) ->
     assert used < total // 3
 
 
-def test_plaintext_file_fails_closed_naming_it(base: pafs.FileSystem, uri: str) -> None:
+def test_plaintext_dataset_fails_closed_naming_it(base: pafs.FileSystem, uri: str) -> None:
     fs = EncryptedFileSystem(base, keys=uri)
     with base.open_output_stream("plain.csv") as f:
         f.write(b"a\n1\n")
     with pytest.raises(sealio.NotSealedError, match="plain.csv"):
-        fs.open_input_file("plain.csv")
-    with pytest.raises(sealio.NotSealedError, match="plain.csv"):
         ds.dataset("plain.csv", filesystem=fs, format="csv").to_table()
     migrating = EncryptedFileSystem(base, keys=uri, passthrough=True)
-    assert migrating.get_file_info("plain.csv").size == 4
     assert ds.dataset("plain.csv", filesystem=migrating, format="csv").to_table().num_rows == 1
-
-
-def test_tampering_is_an_integrity_error(tmp_path: Path, uri: str) -> None:
-    root = tmp_path / "d"
-    root.mkdir()
-    fs = EncryptedFileSystem(pafs.SubTreeFileSystem(str(root), pafs.LocalFileSystem()), keys=uri)
-    pq.write_table(_table(), "t.parquet", filesystem=fs)
-    data = bytearray((root / "t.parquet").read_bytes())
-    data[H.HEADER_SIZE + 100] ^= 1
-    (root / "t.parquet").write_bytes(bytes(data))
-    with pytest.raises(sealio.IntegrityError):
-        pq.read_table("t.parquet", filesystem=fs)
-
-
-def test_pickling_carries_configuration_only(base: pafs.FileSystem, uri: str, tmp_path: Path) -> None:
-    fs = EncryptedFileSystem(base, keys=uri, master_key="other")
-    pq.write_table(_table(100), "t.parquet", filesystem=fs)
-    blob = pickle.dumps(fs)
-    ring_bytes = Path(uri[len("local://"):]).read_text()
-    assert b"keyring.json" in blob and ring_bytes.encode() not in blob
-    again = pickle.loads(blob)
-    assert again.equals(fs)
-    assert pq.read_table("t.parquet", filesystem=again).num_rows == 100
-    live = EncryptedFileSystem(base, keys=sealio.LocalKeyring(uri[len("local://"):]))
-    with pytest.raises(TypeError, match="configuration string"):
-        pickle.dumps(live)
-    assert pickle.loads(pickle.dumps(EncryptedFileSystem(base, keys=KmsRef(uri)))).equals(
-        EncryptedFileSystem(base, keys=KmsRef(uri)))
-
-
-def test_master_key_is_recorded(base: pafs.FileSystem, uri: str) -> None:
-    fs = EncryptedFileSystem(base, keys=uri, master_key="other")
-    with fs.open_output_stream("a.bin") as f:
-        f.write(b"abc")
-    import io
-    assert sealio.streams.inspect(io.BytesIO(_raw(base, "a.bin")))["master_key_id"] == "other"
-
-
-def test_bound_paths_survive_move_but_not_swaps(base: pafs.FileSystem, uri: str) -> None:
-    fs = EncryptedFileSystem(base, keys=uri, bind_paths=True)
-    for name in ("a.csv", "b.csv"):
-        with fs.open_output_stream(name) as f:
-            f.write(f"v\n{name}\n".encode())
-    fs.move("a.csv", "c.csv")
-    assert pcsv.read_csv(fs.open_input_stream("c.csv")).column("v").to_pylist() == ["a.csv"]
-    base.move("b.csv", "d.csv")  # renamed behind the filesystem's back
-    with pytest.raises(sealio.IntegrityError, match="d.csv"):
-        fs.open_input_file("d.csv")
-
-
-def test_segment_size_mismatch_is_reported(base: pafs.FileSystem, uri: str) -> None:
-    small = EncryptedFileSystem(base, keys=uri, segment_size=4096)
-    with small.open_output_stream("s.bin") as f:
-        f.write(b"q" * 10_000)
-    assert small.get_file_info("s.bin").size == 10_000
-    with small.open_input_file("s.bin") as f:
-        assert f.read() == b"q" * 10_000
-    with pytest.raises(sealio.FormatError, match="segment_size=4096"):
-        EncryptedFileSystem(base, keys=uri).open_input_file("s.bin")
-
-
-def test_unclosed_writer_publishes_nothing_readable(base: pafs.FileSystem, uri: str,
-                                                    request: pytest.FixtureRequest) -> None:
-    """pyarrow leaves a stream unclosed when its writer fails: such a file
-    never appears (local disk) or lacks its final segment (elsewhere)."""
-    import gc
-
-    fs = EncryptedFileSystem(base, keys=uri)
-    out = fs.open_output_stream("partial.bin")
-    out.write(b"x" * 200_000)
-    del out
-    gc.collect()
-    info = base.get_file_info("partial.bin")
-    if request.node.callspec.params["base"] == "local":
-        assert info.type == pafs.FileType.NotFound
-    elif info.type == pafs.FileType.File:
-        with pytest.raises(sealio.IntegrityError, match="partial.bin"):
-            fs.open_input_file("partial.bin")
-    assert not [i for i in base.get_file_info(pafs.FileSelector("", recursive=True))
-                if i.base_name.endswith(".sealio-tmp")]
 
 
 def test_streamed_blocks_with_prefetch(tmp_path: Path, uri: str) -> None:

@@ -1,10 +1,10 @@
-"""The ``sealio`` fsspec protocol: URL chaining, plaintext sizes, pandas,
-DuckDB, polars, Dask and pyarrow over sealed files, fail-closed reads,
-pickling by configuration."""
+"""The ``sealio`` fsspec protocol: registration, URL chaining and storage
+options, pandas, DuckDB, polars, Dask and pyarrow over sealed files, and
+tenants kept apart. What every adapter shares (sizes, fail-closed reads,
+pickling, path binding, copies and moves) is in test_fs_contract.py."""
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import fsspec
@@ -14,7 +14,7 @@ import pyarrow.fs as pafs
 import pytest
 
 import sealio
-from sealio import _header as H
+from sealio.format import header as H
 from sealio.fsspec_fs import SealioFileSystem
 from sealio.kms import KmsRef
 
@@ -42,6 +42,24 @@ def test_protocol_is_registered_by_entry_point() -> None:
     assert fsspec.get_filesystem_class("sealio") is SealioFileSystem
 
 
+def test_protocols_resolve_in_a_fresh_process_without_importing_sealio() -> None:
+    """Registered once, by the ``fsspec.specs`` entry points (pyproject.toml):
+    no module registers itself at import time."""
+    import subprocess
+    import sys
+
+    code = ("import sys, fsspec\n"
+            "assert 'sealio' not in sys.modules\n"
+            "for name in ('sealio', 'bigdl'):\n"
+            "    cls = fsspec.get_filesystem_class(name)\n"
+            "    print(name, cls.__module__, cls.__name__, cls.cachable)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split("\n")[:2] == ["sealio sealio.fs.fsspec SealioFileSystem False",
+                                           "bigdl sealio.bigdl.fsspec_fs BigDLFsspecFileSystem False"]
+    package = Path(sealio.__file__).parent
+    assert not [p for p in package.rglob("*.py") if "register_implementation(" in p.read_text()]
+
+
 def test_url_chaining_round_trip(tmp_path: Path, opts: dict[str, object]) -> None:
     url = f"sealio::file://{tmp_path}/sub/hello.txt"
     with fsspec.open(url, "wt", **opts) as f:
@@ -52,45 +70,11 @@ def test_url_chaining_round_trip(tmp_path: Path, opts: dict[str, object]) -> Non
         assert f.read() == "hello, sealed world\n" * 1000
     fs, path = fsspec.core.url_to_fs(url, **opts)
     assert isinstance(fs, SealioFileSystem) and path == f"{tmp_path}/sub/hello.txt"
-    assert fs.info(path)["size"] == 20_000  # plaintext, from the ciphertext size
-    assert [e["size"] for e in fs.ls(f"{tmp_path}/sub")] == [20_000]
-    with fs.open(path, "rb") as f:
-        f.seek(19_980)
-        assert f.read() == b"hello, sealed world\n"
-
-
-def test_plaintext_fails_closed_naming_the_file(tmp_path: Path, opts: dict[str, object]) -> None:
-    (tmp_path / "plain.csv").write_text("a\n1\n")
-    with pytest.raises(sealio.NotSealedError, match="plain.csv"):
-        with fsspec.open(f"sealio::file://{tmp_path}/plain.csv", "rb", **opts) as f:
-            f.read()
+    assert fs.info(f"sealio::file://{tmp_path}/sub/hello.txt")["size"] == 20_000  # plaintext (test_fs_contract.py)
     migrating = {"sealio": {**opts["sealio"], "passthrough": True}}  # type: ignore[dict-item]
-    with fsspec.open(f"sealio::file://{tmp_path}/plain.csv", "rb", **migrating) as f:
+    (tmp_path / "plain.csv").write_text("a\n1\n")
+    with fsspec.open(f"sealio::file://{tmp_path}/plain.csv", "rb", **migrating) as f:  # options reach the policy
         assert f.read() == b"a\n1\n"
-
-
-def test_pickling_carries_configuration_only(tmp_path: Path, uri: str) -> None:
-    fs = SealioFileSystem(target_protocol="file", keys=uri, skip_instance_cache=True)
-    with fs.open(f"{tmp_path}/a.bin", "wb") as f:
-        f.write(b"abc")
-    again = pickle.loads(pickle.dumps(fs))
-    with again.open(f"{tmp_path}/a.bin", "rb") as f:
-        assert f.read() == b"abc"
-    live = SealioFileSystem(target_protocol="file", keys=sealio.LocalKeyring(uri[len("local://"):]),
-                            skip_instance_cache=True)
-    with pytest.raises(TypeError, match="configuration string"):
-        pickle.dumps(live)
-
-
-def test_unclosed_writer_publishes_nothing(tmp_path: Path, uri: str) -> None:
-    import gc
-
-    fs = SealioFileSystem(target_protocol="file", keys=uri, skip_instance_cache=True)
-    f = fs.open(f"{tmp_path}/p.bin", "wb")
-    f.write(b"x" * 300_000)
-    del f
-    gc.collect()
-    assert not list(tmp_path.glob("*p.bin*"))
 
 
 def test_pandas_parquet_and_csv(tmp_path: Path, opts: dict[str, object]) -> None:

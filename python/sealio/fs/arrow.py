@@ -23,7 +23,7 @@ import pyarrow.fs as pafs
 from sealio.errors import SealioError
 from sealio.fs.policy import SealedCodec, StoragePolicy
 from sealio.keys import KeyManager
-from sealio.streams import SealedReader
+from sealio.io.reader import SealedReader
 
 __all__ = ["ArrowReadable", "EncryptedFileSystem", "EncryptedFileSystemHandler", "PolicyFileSystemHandler",
            "as_arrow_fs", "local_root"]

@@ -26,14 +26,17 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Protocol
 
-from sealio import _header as H
 from sealio.errors import FormatError, IntegrityError, NotSealedError, SealioError
+from sealio.format import header as H
+from sealio.io.atomic import TMP_SUFFIX
+from sealio.io.ops import copy_stream
+from sealio.io.reader import SealedReader
+from sealio.io.writer import SealedWriter
 from sealio.keys import KeyManager, key_manager
-from sealio.streams import SealedReader, SealedWriter, copy_stream
 
 __all__ = ["TEMP_SUFFIX", "Codec", "SealedCodec", "StoragePolicy", "TargetWriter"]
 
-TEMP_SUFFIX = ".sealio-tmp"  # sealio.streams' atomic sink writes these next to the file it publishes
+TEMP_SUFFIX = TMP_SUFFIX  # what sealio.io.atomic writes next to a file it publishes
 
 
 class Codec(Protocol):
