@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 import sealio
-from sealio import _header as H
+import sealio.streams
 from sealio.cli import main
+from sealio.format import header as H
 
 
 @pytest.fixture()

@@ -86,7 +86,7 @@ def test_bigdl_decrypt_never_follows_a_symlink_at_the_old_temp_name(tmp_path: Pa
 _STALL = textwrap.dedent("""
     import os, sys, time
     os.umask(0o022)
-    import sealio.cli_bigdl as cb
+    import sealio.cli.bigdl as cb
     class Stall(cb.Progress):  # the first chunk is written; then wait to be killed
         def __call__(self, n):
             sys.stdout.write("written\\n"); sys.stdout.flush(); time.sleep(600)

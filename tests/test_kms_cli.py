@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sealio import _header as H
 from sealio import cli
+from sealio.format import header as H
 from sealio.kms import KmsRef
 
 pytest.importorskip("hvac")

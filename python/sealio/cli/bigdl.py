@@ -12,7 +12,6 @@ of the machine can read a process's command line (``/proc/PID/cmdline``).
 from __future__ import annotations
 
 import argparse
-import getpass
 import io
 import json
 import os
@@ -22,18 +21,28 @@ from pathlib import Path
 from typing import Any
 
 from sealio import bigdl
-from sealio.bigdl import common, legacy, streaming
+from sealio.bigdl import common, legacy
 from sealio.bigdl.config import ENV
-from sealio.cli import (EXIT_FAIL, EXIT_OK, Progress, UsageError, _check_master, _load_kms, _report, _say,
-                        open_source_file, prepare_parent, walk_tree)
+from sealio.bigdl.directory import is_part
+from sealio.cli._common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    Progress,
+    UsageError,
+    check_master,
+    load_kms,
+    read_secret,
+    report,
+    say,
+)
+from sealio.cli._paths import open_in_tree, prepare_parent, walk_files
 from sealio.errors import ConfigurationError, SealioError
-from sealio.streams import _AtomicFileSink
+from sealio.io.atomic import AtomicFileSink
 
 # secret setting -> (argv option, file option); the argv form is deprecated
 _SECRETS = {"primary_key_plaintext": ("--primary-key-plaintext", "--primary-key-file"),
             "simple_api_key": ("--simple-api-key", "--simple-api-key-file"),
             "ehsm_api_key": ("--ehsm-api-key", "--ehsm-api-key-file")}
-_SECRET_FILE_MAX = 64 << 10
 
 
 def register(sub: Any) -> None:
@@ -110,30 +119,6 @@ def register(sub: Any) -> None:
     sp.set_defaults(func=cmd_inspect)
 
 
-def _read_secret(path: str, option: str) -> str:
-    """A secret from a file (or ``-``: standard input, prompting on a
-    terminal), surrounding whitespace stripped. Errors name the file, never
-    its content."""
-    if path == "-":
-        text = getpass.getpass(f"{option[2:-5].replace('-', ' ')}: ") if sys.stdin.isatty() \
-            else sys.stdin.read(_SECRET_FILE_MAX + 1)
-        where = "standard input"
-    else:
-        where = path
-        try:
-            with open_source_file(path) as f:
-                text = f.read(_SECRET_FILE_MAX + 1).decode("utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            why = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
-            raise UsageError(f"{option} {path}: cannot read it ({why})") from None
-    if len(text) > _SECRET_FILE_MAX:
-        raise UsageError(f"{option}: {where} is too large for a key")
-    text = text.strip()
-    if not text:
-        raise UsageError(f"{option}: {where} is empty")
-    return text
-
-
 def _settings(args: argparse.Namespace) -> dict[str, str | None]:
     """The key-source settings, each secret read once (a file, stdin, or the
     deprecated argv form, which warns; else config reads the environment)."""
@@ -153,7 +138,7 @@ def _settings(args: argparse.Namespace) -> dict[str, str | None]:
             sys.stdout.flush()
             print(f"sealio: warning: {argv_opt} is deprecated: its value is visible to every user in the "
                   f"process list (/proc/PID/cmdline); use ${ENV[name]} or {file_opt}", file=sys.stderr)
-        out[name] = _read_secret(from_file, file_opt) if from_file is not None else on_argv
+        out[name] = read_secret(from_file, file_opt) if from_file is not None else on_argv
     args._bigdl_settings = out
     return dict(out)
 
@@ -190,8 +175,7 @@ def _part_files(path: str | Path, follow_symlinks: bool = False) -> list[Path]:
     p = Path(path)
     if not p.is_dir():
         return bigdl.part_files(p)
-    return [f for f, rel in walk_tree(p, follow_symlinks)
-            if not any(part.startswith((".", "_")) for part in rel.split("/"))]
+    return [f for f, rel in walk_files(p, follow_symlinks) if is_part(rel)]
 
 
 def _pairs(src: Path, dst: Path, follow_symlinks: bool = False) -> list[tuple[Path, Path]]:
@@ -202,7 +186,7 @@ def _pairs(src: Path, dst: Path, follow_symlinks: bool = False) -> list[tuple[Pa
 
 def _open_part(args: argparse.Namespace, p: Path, top: str | Path) -> Any:
     """A part opened safely (no FIFO, no link swapped in inside a tree)."""
-    return open_source_file(p, follow_symlinks=args.follow_symlinks or p == Path(top))
+    return open_in_tree(p, Path(top), args.follow_symlinks)
 
 
 def cmd_decrypt(args: argparse.Namespace) -> int:
@@ -211,7 +195,7 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
     failures, pairs = 0, _pairs(src, dst, args.follow_symlinks)
     for s, d in pairs:
         prog = Progress(f"decrypt {s.name}", 0, False)
-        sink: _AtomicFileSink | None = None
+        sink: AtomicFileSink | None = None
         try:
             if src.is_dir():
                 prepare_parent(dst, d, args.follow_symlinks)
@@ -220,7 +204,7 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
             prog = Progress(f"decrypt {s.name}", s.stat().st_size, not args.quiet)
             with _open_part(args, s, src) as raw, io.BufferedReader(opener.open_raw(raw, name=str(s)), 1 << 20) as fin:
                 # mkstemp next to the output: O_EXCL, mode 0600, a random name (no planted link followed)
-                sink = _AtomicFileSink(d)
+                sink = AtomicFileSink(d)
                 while chunk := fin.read(4 << 20):
                     sink.write(memoryview(chunk))
                     prog(len(chunk))
@@ -229,14 +213,14 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
             failures += 1
             if sink is not None:
                 sink.abort()
-            _report(s, e)
+            report(s, e)
         except BaseException:
             if sink is not None:
                 sink.abort()
             raise
         finally:
             prog.finish()
-    _say(args, f"decrypted {len(pairs) - failures} of {len(pairs)} BigDL file(s)")
+    say(args, f"decrypted {len(pairs) - failures} of {len(pairs)} BigDL file(s)")
     return EXIT_FAIL if failures else EXIT_OK
 
 
@@ -245,7 +229,7 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
         raise UsageError("sealio writes BigDL's common format only (--format common)")
     keys = _key_source(args)
     src, dst = Path(args.src), Path(args.dst)
-    files = [f for f, _ in walk_tree(src, args.follow_symlinks)] if src.is_dir() else [src]
+    files = [f for f, _ in walk_files(src, args.follow_symlinks)] if src.is_dir() else [src]
     outs = [dst / f"{p.relative_to(src)}.cbc" for p in files] if src.is_dir() else [dst]
     for out in outs:
         if src.is_dir():
@@ -261,7 +245,7 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
         sizes = [os.fstat(h.fileno()).st_size for h in handles]  # of what will be read
         prog = Progress("encrypt", sum(sizes), not args.quiet)
         try:
-            encrypted_key = streaming.encrypt_parts(list(zip(handles, sizes, outs)), keys, progress=prog)
+            encrypted_key = common.encrypt_parts(list(zip(handles, sizes, outs)), keys, progress=prog)
         finally:
             prog.finish()
     finally:
@@ -269,17 +253,17 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
             h.close()
     if src.is_dir() and any(sizes):
         bigdl.write_meta(dst, encrypted_key)
-    _say(args, f"encrypted {len(files)} file(s) in BigDL's common format")
+    say(args, f"encrypted {len(files)} file(s) in BigDL's common format")
     return EXIT_OK
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     opener = _opener(args)
-    kms = _load_kms(args)
+    kms = load_kms(args)
     master = args.master_key or getattr(kms, "default", None)
     if not master:
         raise UsageError("no master key: give --master-key NAME")
-    _check_master(kms, master)
+    check_master(kms, master)
     src, dst = Path(args.src), Path(args.dst)
     parts = _part_files(src, args.follow_symlinks)
     total = sum(p.stat().st_size for p in parts)
@@ -294,7 +278,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
                              parts=parts)
     finally:
         prog.finish()
-    _say(args, f"migrated {len(done)} BigDL file(s) to sealed files under master key {master!r}")
+    say(args, f"migrated {len(done)} BigDL file(s) to sealed files under master key {master!r}")
     return EXIT_OK
 
 
@@ -308,11 +292,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         try:
             with _open_part(args, p, args.path) as raw, opener.open_raw(raw, name=str(p)) as r:
                 how = f"{r.mac_variant} MAC" if r.mac_variant else ("empty" if r.size == 0 else "no MAC")
-                _say(args, f"{p}: OK ({r.size} bytes, {how})")
+                say(args, f"{p}: OK ({r.size} bytes, {how})")
         except (SealioError, OSError) as e:
             failures += 1
-            _report(p, e)
-    _say(args, f"verified {len(parts) - failures} of {len(parts)} BigDL file(s)")
+            report(p, e)
+    say(args, f"verified {len(parts) - failures} of {len(parts)} BigDL file(s)")
     return EXIT_FAIL if failures else EXIT_OK
 
 
@@ -350,7 +334,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             rows.append(_inspect_one(p, size))
         except (SealioError, OSError) as e:
             failures += 1
-            _report(p, e)
+            report(p, e)
     meta = bigdl.read_meta(args.path) if Path(args.path).is_dir() else None
     if args.json:
         print(json.dumps({"files": rows, "meta_present": meta is not None}, indent=2))

@@ -1,0 +1,7 @@
+"""``python -m sealio.cli``: the ``sealio`` command."""
+
+import sys
+
+from sealio.cli import main
+
+sys.exit(main())

@@ -1,0 +1,224 @@
+"""What every command group shares: exit codes, the usage error, one-line
+reporting, progress, and reading secrets and keys (a passphrase, a secret
+file, the keyring or a KMS).
+
+Every failure is one line on stderr, never a traceback; secrets never come
+from argv unless a deprecated option says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import getpass
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from sealio.cli._paths import open_source_file
+from sealio.kms.local import LocalKeyring, default_keyring_path
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+SECRET_FILE_MAX = 64 << 10
+
+
+class UsageError(Exception):
+    """Bad invocation: exit status 2."""
+
+
+_PR_SET_DUMPABLE = 4
+
+
+def disable_core_dumps() -> bool:
+    """Keep keys and plaintext out of core files: on Linux
+    ``prctl(PR_SET_DUMPABLE, 0)`` (no core dump, and no same-user ptrace or
+    reading of ``/proc/PID/mem`` and ``environ``), elsewhere a zero
+    ``RLIMIT_CORE``. True when one of them took effect."""
+    done = False
+    if sys.platform.startswith("linux"):
+        try:
+            prctl = ctypes.CDLL(None, use_errno=True).prctl
+            done = prctl(ctypes.c_int(_PR_SET_DUMPABLE), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                         ctypes.c_ulong(0), ctypes.c_ulong(0)) == 0
+        except (OSError, AttributeError):
+            pass
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+        done = True
+    except (ImportError, OSError, ValueError):
+        pass
+    return done
+
+
+# ------------------------------------------------------------ reporting
+
+
+class Progress:
+    """A one-line stderr progress indicator (only on a terminal, ~10 Hz)."""
+
+    def __init__(self, label: str, total: int, enabled: bool, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = enabled and self.stream.isatty()
+        self.label, self.total, self.done = label, total, 0
+        self.start = self.last = time.monotonic()
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if self.enabled and now - self.last >= 0.1:
+            self.last = now
+            pct = f"{100 * self.done / self.total:5.1f}%" if self.total else ""
+            rate = self.done / max(now - self.start, 1e-9)
+            self.stream.write(f"\r{self.label} {pct} {human(self.done)}/{human(self.total)} "
+                              f"{human(rate)}/s\x1b[K")
+            self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled and self.last != self.start:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def human(n: float) -> str:
+    """A byte count for people: ``512 B``, ``1.5 MiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def say(args: argparse.Namespace, text: str) -> None:
+    """A result line on stdout, unless ``--quiet``."""
+    if not getattr(args, "quiet", False):
+        print(text)
+
+
+def report(path: Path | str, e: BaseException) -> None:
+    """One stderr line for a file that failed; the tree goes on."""
+    sys.stdout.flush()
+    print(f"sealio: {path}: {type(e).__name__}: {e}", file=sys.stderr)
+
+
+def one_line_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:
+    """``warnings.formatwarning`` for the CLI: one line, no source quoted."""
+    return f"sealio: warning: {message}\n"
+
+
+# ------------------------------------------------------------ options
+
+
+def add_keyring(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--keyring", metavar="PATH", help="keyring file (default: $SEALIO_KEYRING or "
+                    "~/.config/sealio/keyring.json)")
+
+
+def add_kms(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--kms", metavar="URI", help="KMS configuration instead of the keyring (default: "
+                    "$SEALIO_KMS), e.g. vault+https://HOST:8200/transit/keys/NAME, "
+                    "aws-kms://alias/NAME?region=R, local:///path/keyring.json; see docs/KMS.md")
+
+
+def add_quiet(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary output")
+
+
+def check_aad(args: argparse.Namespace) -> None:
+    """``--aad`` is bound as UTF-8: argv bytes that are not UTF-8 (kept as
+    surrogates by Python) are a usage error, not a traceback."""
+    aad = getattr(args, "aad", None)
+    if aad is not None:
+        try:
+            aad.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError("--aad must be UTF-8 text (it is bound as its UTF-8 bytes)") from None
+
+
+# ------------------------------------------------------------ secrets and keys
+
+
+def passphrase(confirm: bool = False) -> str:
+    """The keyring passphrase: ``$SEALIO_PASSPHRASE``, else a prompt."""
+    env = os.environ.get("SEALIO_PASSPHRASE")
+    if env is not None:
+        return env
+    if not sys.stdin.isatty():
+        raise UsageError("the keyring needs a passphrase: set SEALIO_PASSPHRASE or run on a terminal")
+    first = getpass.getpass("keyring passphrase: ")
+    if confirm and getpass.getpass("repeat passphrase: ") != first:
+        raise UsageError("passphrases do not match")
+    return first
+
+
+def read_secret(path: str, option: str) -> str:
+    """A secret from a file (or ``-``: standard input, prompting on a
+    terminal), surrounding whitespace stripped. Errors name the file, never
+    its content."""
+    if path == "-":
+        text = getpass.getpass(f"{option[2:-5].replace('-', ' ')}: ") if sys.stdin.isatty() \
+            else sys.stdin.read(SECRET_FILE_MAX + 1)
+        where = "standard input"
+    else:
+        where = path
+        try:
+            with open_source_file(path) as f:
+                text = f.read(SECRET_FILE_MAX + 1).decode("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            why = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+            raise UsageError(f"{option} {path}: cannot read it ({why})") from None
+    if len(text) > SECRET_FILE_MAX:
+        raise UsageError(f"{option}: {where} is too large for a key")
+    text = text.strip()
+    if not text:
+        raise UsageError(f"{option}: {where} is empty")
+    return text
+
+
+def keyring_path(args: argparse.Namespace) -> Path:
+    return Path(args.keyring).expanduser() if args.keyring else default_keyring_path()
+
+
+def load_keyring(args: argparse.Namespace) -> LocalKeyring:
+    """The ``--keyring`` (or default) keyring; a missing one is a usage error."""
+    path = keyring_path(args)
+    if not path.exists():
+        raise UsageError(f"keyring {path} does not exist: create one with `sealio keygen --keyring {path} NAME`")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        protected = isinstance(doc, dict) and "kdf" in doc
+    except (OSError, ValueError, RecursionError):
+        protected = False  # LocalKeyring reports the real problem
+    return LocalKeyring(path, passphrase() if protected else None)
+
+
+def load_kms(args: argparse.Namespace) -> Any:
+    """The KMS of a key-using command: ``--kms URI``, else ``--keyring PATH``,
+    else ``$SEALIO_KMS``, else the default local keyring."""
+    uri = getattr(args, "kms", None)
+    if uri and args.keyring:
+        raise UsageError("give either --kms or --keyring, not both")
+    if not uri and not args.keyring:
+        uri = os.environ.get("SEALIO_KMS") or None
+    if not uri:
+        return load_keyring(args)
+    from sealio.kms import from_uri
+
+    return from_uri(uri)
+
+
+def check_master(kms: Any, name: str) -> None:
+    """Fail before any file is touched if the master key is unusable."""
+    check = getattr(kms, "check_key", None) or getattr(kms, "versions", None)
+    if check is not None:
+        check(name)
+
+
+__all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_USAGE", "Progress", "UsageError",
+           "add_keyring", "add_kms", "add_quiet", "check_aad", "check_master", "disable_core_dumps", "human",
+           "keyring_path", "load_keyring", "load_kms", "one_line_warning", "passphrase", "read_secret",
+           "report", "say"]
