@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import bigdl_ref as ref
 from sealio import bigdl
-from sealio.bigdl import common
+from sealio.bigdl import common, native
 from sealio.errors import FormatError, IntegrityError, UnauthenticatedWarning, WeakKeyWarning
 
 PRIMARY = base64.b64encode(bytes(range(16))).decode()
@@ -174,8 +174,8 @@ def test_legacy_formats_against_reference(version: str, aes_len: int) -> None:
 def test_native_format_against_reference_warns_unauthenticated() -> None:
     blob = ref.native_encrypt(b"native bytes", PRIMARY)
     with pytest.warns(UnauthenticatedWarning):
-        assert bigdl.legacy.decrypt_native(blob, PRIMARY) == b"native bytes"
-    assert ref.native_decrypt(bigdl.legacy.encrypt_native(b"back", PRIMARY), PRIMARY) == b"back"
+        assert native.decrypt_native(blob, PRIMARY) == b"native bytes"
+    assert ref.native_decrypt(native.encrypt_native(b"back", PRIMARY), PRIMARY) == b"back"
 
 
 def test_meta_file_and_detection(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import bigdl_xref as xref
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sealio.bigdl import _cbcfile, streaming
+from sealio.bigdl import _cbcfile, common, legacy, native
 from sealio.bigdl.keys import DataKey, PlaintextPrimaryKey
 from sealio.errors import IntegrityError, UnauthenticatedWarning
 
@@ -57,10 +57,10 @@ def test_every_format_reads_whole_and_sized(tmp_path: Path, n: int) -> None:
     (tmp_path / "c").write_bytes(xref.common_encrypt(dk, xref.plaintext_wrap(PRIMARY, dk), os.urandom(16), plain))
     (tmp_path / "n").write_bytes(xref.native_encrypt(PRIMARY, os.urandom(16), plain))
     (tmp_path / "l").write_bytes(xref.legacy_encrypt(dk, "2.1", 1_600_000_000, os.urandom(16), plain))
-    readers = [streaming.open_common_stream(tmp_path / "c", PlaintextPrimaryKey(PRIMARY)),
-               streaming.open_legacy_stream(tmp_path / "l", DataKey(dk), "legacy-2.1")]
+    readers = [common.open_common_stream(tmp_path / "c", PlaintextPrimaryKey(PRIMARY)),
+               legacy.open_legacy_stream(tmp_path / "l", DataKey(dk), "legacy-2.1")]
     with pytest.warns(UnauthenticatedWarning):
-        readers.append(streaming.open_native_stream(tmp_path / "n", PRIMARY))
+        readers.append(native.open_native_stream(tmp_path / "n", PRIMARY))
     for r in readers:
         with r:
             assert r.size == n
@@ -149,7 +149,7 @@ def test_bad_padding_under_a_valid_mac_is_an_integrity_error() -> None:
     header = struct.pack(">II", len(edk), 16) + edk.encode() + iv
     blob = header + b"\x80" * (400 - len(header)) + ct + hmac.new(hmac_key, ct, hashlib.sha256).digest()
     with pytest.raises(IntegrityError, match="bad CBC padding"):
-        streaming.open_common_stream(io.BytesIO(blob), PlaintextPrimaryKey(PRIMARY))
+        common.open_common_stream(io.BytesIO(blob), PlaintextPrimaryKey(PRIMARY))
 
 
 def test_state_is_bounded_for_any_size() -> None:
@@ -223,12 +223,12 @@ def test_legacy_fernet_mac_covers_the_header(tmp_path: Path, n: int) -> None:
     path.write_bytes(xref.legacy_encrypt_fernet(dk, 1_650_000_000, os.urandom(16), plain))
     with w.catch_warnings():
         w.simplefilter("error", UnauthenticatedWarning)
-        with streaming.open_legacy_stream(path, DataKey(dk), "legacy-2.2") as r:
+        with legacy.open_legacy_stream(path, DataKey(dk), "legacy-2.2") as r:
             assert r.read() == plain and r.mac_variant == _cbcfile.MAC_HEADER_CIPHERTEXT
     blob = bytearray(path.read_bytes())
     blob[3] ^= 0x01  # the timestamp: covered by this variant's MAC
     with pytest.raises(IntegrityError, match="HMAC mismatch"):
-        streaming.open_legacy_stream(io.BytesIO(bytes(blob)), DataKey(dk), "legacy-2.2")
+        legacy.open_legacy_stream(io.BytesIO(bytes(blob)), DataKey(dk), "legacy-2.2")
 
 
 @settings(max_examples=30, deadline=None)
@@ -257,11 +257,11 @@ def test_covered_bytes_of_a_stream_mac_file_are_still_checked(tmp_path: Path) ->
         bad = bytearray(blob)
         bad[at] ^= 0x10
         with pytest.raises(IntegrityError):
-            streaming.open_legacy_stream(io.BytesIO(bytes(bad)), DataKey(dk), "legacy-2.2")
+            legacy.open_legacy_stream(io.BytesIO(bytes(bad)), DataKey(dk), "legacy-2.2")
     path = tmp_path / "s"
     path.write_bytes(blob)
     with open(path, "r+b") as f, pytest.warns(UnauthenticatedWarning):
-        r = streaming.open_legacy_stream(f, DataKey(dk), "legacy-2.2")
+        r = legacy.open_legacy_stream(f, DataKey(dk), "legacy-2.2")
         f.seek(25 + 111)  # an uncovered byte of the final block, rewritten after the check
         f.write(bytes([blob[25 + 111] ^ 1]))
         f.flush()
@@ -282,7 +282,7 @@ def test_the_common_format_accepts_only_its_own_mac(tmp_path: Path) -> None:
     unpadded = bytes(blob[400:400 + len(plain)])
     blob[-32:] = hmac.new(hmac_key, unpadded, hashlib.sha256).digest()
     with pytest.raises(IntegrityError, match="HMAC mismatch"):
-        streaming.open_common_stream(io.BytesIO(bytes(blob)), PlaintextPrimaryKey(PRIMARY))
+        common.open_common_stream(io.BytesIO(bytes(blob)), PlaintextPrimaryKey(PRIMARY))
 
 
 @settings(max_examples=150, deadline=None)
@@ -345,7 +345,7 @@ def test_a_forged_legacy_file_is_refused_without_looking_at_its_padding(n: int) 
     aes = _CountingAes(key.aes_key(16))
     with pytest.raises(IntegrityError, match="HMAC mismatch"):
         _cbcfile.CbcFile(io.BytesIO(bytes(blob)), False, 25, len(blob) - 32, bytes(blob[9:25]), aes,  # type: ignore[arg-type]
-                         mac_key=key.hmac_key, tag=bytes(blob[-32:]), macs=streaming.LEGACY_MACS,
+                         mac_key=key.hmac_key, tag=bytes(blob[-32:]), macs=legacy.LEGACY_MACS,
                          header=bytes(blob[:25]), chunk=64)
     assert aes.calls == 0
 
@@ -380,7 +380,7 @@ def test_an_unauthenticated_file_that_changes_is_refused_not_misread(tmp_path: P
     path = tmp_path / "n"
     path.write_bytes(xref.native_encrypt(PRIMARY, os.urandom(16), plain))
     with open(path, "r+b") as f, pytest.warns(UnauthenticatedWarning):
-        r = streaming.open_native_stream(f, PRIMARY)
+        r = native.open_native_stream(f, PRIMARY)
         f.seek(0)
         f.write(os.urandom(16))  # a new IV: the first block, and with one block in a chunk, its length change
         f.truncate(16 + 16)

@@ -16,8 +16,8 @@ import pytest
 
 import bigdl_xref as xref
 from sealio import IntegrityError, bigdl
+from sealio.bigdl import common, legacy, native
 from sealio.bigdl import parquet as bigdl_parquet
-from sealio.bigdl import streaming
 from sealio.bigdl.keys import DataKey, DataKeyText, PlaintextPrimaryKey, SimpleKms
 from sealio.cli import main
 from sealio.errors import FormatError, UnauthenticatedWarning
@@ -64,7 +64,7 @@ def test_reference_common_file_read_by_both_readers(tmp_path, n):
     path = tmp_path / "part.cbc"
     path.write_bytes(xref.common_encrypt(dk, xref.plaintext_wrap(PRIMARY, dk), os.urandom(16), plain))
     assert _read(bigdl.open_common(path, keys)) == plain
-    assert _read(streaming.open_common_stream(path, keys)) == plain
+    assert _read(common.open_common_stream(path, keys)) == plain
 
 
 def test_encrypt_many_read_by_reference():
@@ -108,7 +108,7 @@ def test_a_file_changed_between_the_passes_fails(opener):
         if opener == "common":
             _read(bigdl.CommonReader(f, keys))
         else:
-            _read(streaming.open_common_stream(f, keys))
+            _read(common.open_common_stream(f, keys))
 
 
 @pytest.mark.parametrize("at", [30, 400, 401, 10_000, -33, -1])
@@ -119,7 +119,7 @@ def test_tampering_rejected_by_the_streaming_reader(tmp_path, at):
     raw[at] ^= 2
     (tmp_path / "p").write_bytes(raw)
     with pytest.raises((IntegrityError, FormatError)):
-        _read(streaming.open_common_stream(tmp_path / "p", keys))
+        _read(common.open_common_stream(tmp_path / "p", keys))
     with pytest.raises((IntegrityError, FormatError)):
         _read(bigdl.open_common(tmp_path / "p", keys))
 
@@ -131,7 +131,7 @@ def test_native_streamed_in_chunks(tmp_path):
     plain = os.urandom(3 * (1 << 20) + 7)
     (tmp_path / "n").write_bytes(xref.native_encrypt(PRIMARY, os.urandom(16), plain))
     with pytest.warns(UnauthenticatedWarning):
-        r = streaming.open_native_stream(tmp_path / "n", PRIMARY)
+        r = native.open_native_stream(tmp_path / "n", PRIMARY)
     with r:
         first = r.read(10)
         assert first == plain[:10] and r.read() == plain[10:]
@@ -148,15 +148,15 @@ def test_legacy_streamed_and_verified(tmp_path, version):
     (tmp_path / "l").write_bytes(blob)
     key = DataKey(dk)
     fmt = f"legacy-{version}"
-    assert _read(streaming.open_legacy_stream(tmp_path / "l", key, fmt)) == plain
+    assert _read(legacy.open_legacy_stream(tmp_path / "l", key, fmt)) == plain
     assert _read(bigdl.Opener(fmt, data_key=key)(tmp_path / "l")) == plain
     raw = bytearray(blob)
     raw[len(raw) // 2] ^= 1
     (tmp_path / "l").write_bytes(raw)
     with pytest.raises(IntegrityError):
-        streaming.open_legacy_stream(tmp_path / "l", key, fmt)
+        legacy.open_legacy_stream(tmp_path / "l", key, fmt)
     with pytest.warns(UnauthenticatedWarning):
-        salvaged = _read(streaming.open_legacy_stream(tmp_path / "l", key, fmt, verify_mac=False))
+        salvaged = _read(legacy.open_legacy_stream(tmp_path / "l", key, fmt, verify_mac=False))
     assert len(salvaged) == len(plain) and salvaged != plain
 
 
@@ -168,7 +168,7 @@ def test_encrypt_parts_streams_many_files_read_by_reference(tmp_path):
     plains = [os.urandom(n) for n in (0, 5, 16, 4096, 9000, 100_000, 1, 33, 48, 70_000)]
     jobs = [(io.BytesIO(p), len(p), tmp_path / f"part-{i:05d}.csv.cbc") for i, p in enumerate(plains)]
     seen: list[int] = []
-    edk = streaming.encrypt_parts(jobs, keys, chunk=4096, width=3, progress=seen.append)
+    edk = common.encrypt_parts(jobs, keys, chunk=4096, width=3, progress=seen.append)
     assert sum(seen) == sum(map(len, plains))
     dk = xref.simple_unwrap("abcdefghijkl0314", edk)
     for i, p in enumerate(plains):
@@ -186,7 +186,7 @@ def test_encrypt_parts_publishes_nothing_on_failure(tmp_path):
     keys = DataKeyText("k" * 32)
     jobs = [(io.BytesIO(b"fine" * 100), 400, tmp_path / "a.cbc"), (Broken(b"x" * 50), 50, tmp_path / "b.cbc")]
     with pytest.raises(OSError):
-        streaming.encrypt_parts(jobs, keys)
+        common.encrypt_parts(jobs, keys)
     assert list(tmp_path.iterdir()) == []
 
 

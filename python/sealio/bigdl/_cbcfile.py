@@ -42,9 +42,10 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from sealio.errors import IntegrityError, UnauthenticatedWarning
-from sealio.primitives import AesCbc
+from sealio.hazmat import AesCbc
 
-__all__ = ["CHUNK", "MAC_CIPHERTEXT", "MAC_HEADER_CIPHERTEXT", "MAC_UNPADDED", "MAX_CHUNKS", "CbcFile"]
+__all__ = ["CHUNK", "MAC_CIPHERTEXT", "MAC_HEADER_CIPHERTEXT", "MAC_UNPADDED", "MAX_CHUNKS", "CbcFile", "open_source",
+           "opened", "read_exact"]
 
 BLOCK = 16
 CHUNK = 1 << 20
@@ -65,6 +66,28 @@ def read_exact(f: IO[bytes], view: memoryview, short: Callable[[], Exception] | 
             raise short() if short else IntegrityError("the file is shorter than its layout says "
                                                        "(truncated while reading)")
         got += n
+
+
+def open_source(file: str | os.PathLike[str] | IO[bytes]) -> tuple[IO[bytes], bool]:
+    """(binary file object, whether we opened it). The ``open_*_stream``
+    functions close a file they opened; ``owns=True`` hands them a file
+    object to close as well."""
+    if isinstance(file, (str, os.PathLike)):
+        return open(file, "rb"), True  # noqa: SIM115 - closed by the reader
+    return file, False
+
+
+def opened(file: str | os.PathLike[str] | IO[bytes], name: str | None,
+           owns: bool | None) -> tuple[IO[bytes], bool, int, str]:
+    """What every format's ``open_*_stream`` starts with: the file object,
+    whether the reader closes it, its size, and its name for messages."""
+    f, was_opened = open_source(file)
+    owns = was_opened if owns is None else owns
+    size = f.seek(0, os.SEEK_END)
+    f.seek(0)
+    if name is None:
+        name = str(getattr(f, "name", file if isinstance(file, (str, os.PathLike)) else "file"))
+    return f, owns, size, name
 
 
 def _chunk_size(ct_len: int, chunk: int) -> int:

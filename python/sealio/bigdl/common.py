@@ -5,6 +5,11 @@ encryptedDataKey (L bytes, UTF-8) ‖ IV (16) ‖ 0x80 fill``, then one
 AES-128-CBC/PKCS5 ciphertext of the whole plaintext, then
 HMAC-SHA256(hmacKey, ciphertext). An empty plaintext is a 0-byte file.
 
+Writers: :func:`encrypt_many` (whole plaintexts in memory),
+:class:`CommonWriter` (one stream) and :func:`encrypt_parts` (several
+streams at once through the multi-buffer CBC kernel, a chunk of each file
+per call, in bounded memory, each output published atomically).
+
 Unlike BigDL (whose check is inverted and over the plaintext), the reader
 verifies the HMAC over the ciphertext *before* it releases any plaintext
 (:class:`~sealio.bigdl._cbcfile.CbcFile`): a first streaming pass
@@ -17,24 +22,28 @@ from __future__ import annotations
 import hmac
 import io
 import os
+import secrets
 import struct
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import IO, Any
 
-from sealio.bigdl._cbcfile import CbcFile
+from sealio.bigdl._cbcfile import CbcFile, opened, read_exact
 from sealio.bigdl.keys import DataKey, KeySource
 from sealio.errors import FormatError, IntegrityError
-from sealio.primitives import AesCbc, aes_cbc_encrypt_many
+from sealio.hazmat import AesCbc, aes_cbc_encrypt_many, aes_cbc_encrypt_many_into
+from sealio.io.atomic import AtomicFileSink
 
 HEADER_SIZE = 400
 IV_SIZE = 16
 MAC_SIZE = 32
 BLOCK = 16
 FILL = 0x80
-CHUNK = 4 << 20  # streaming unit, a multiple of the block size
+CHUNK = 4 << 20  # CommonWriter's streaming unit, a multiple of the block size
+PART_CHUNK = 1 << 20  # encrypt_parts: bytes of each file per multi-buffer call
+WIDTH = 8  # encrypt_parts: files encrypted side by side
 _MAX_KEY_TEXT = HEADER_SIZE - 8 - IV_SIZE
 
 
@@ -109,6 +118,15 @@ def open_common(path: str | os.PathLike[str], keys: KeySource, *, verify_mac: bo
     f = open(path, "rb")  # noqa: SIM115 (owned by the reader)
     return io.BufferedReader(CommonReader(f, keys, name=os.fspath(path), verify_mac=verify_mac, owns=True),
                              buffer_size=1 << 20)
+
+
+def open_common_stream(file: str | os.PathLike[str] | IO[bytes], keys: KeySource, *,
+                       verify_mac: bool = True, name: str | None = None,
+                       owns: bool | None = None, default_key: str | None = None) -> CbcFile:
+    """A common-format part (key from its own header, else ``default_key``),
+    verified, seekable."""
+    f, owns, _, name = opened(file, name, owns)
+    return CommonReader(f, keys, name=name, verify_mac=verify_mac, owns=owns, default_key=default_key)
 
 
 def _tail_mac(key: DataKey, ct: bytes | bytearray | memoryview) -> bytes:
@@ -195,3 +213,82 @@ class CommonWriter(io.RawIOBase):
                     self._f.write(self._mac.digest())
             finally:
                 super().close()
+
+
+# ------------------------------------------------------------ many streams
+
+
+@dataclass
+class _Part:
+    src: IO[bytes]
+    left: int
+    sink: AtomicFileSink
+    iv: bytes
+    mac: Any
+    inbuf: bytearray = field(default_factory=bytearray)
+    outbuf: bytearray = field(default_factory=bytearray)
+
+
+def _source_shrank() -> OSError:
+    return OSError("a source file shrank while it was being encrypted")
+
+
+def encrypt_parts(jobs: Sequence[tuple[IO[bytes], int, str | os.PathLike[str]]], keys: KeySource, *,
+                  chunk: int = PART_CHUNK, width: int = WIDTH,
+                  progress: Callable[[int], None] | None = None) -> str:
+    """Encrypt ``(source, size, destination)`` streams into common-format
+    part files under one new data key (as one BigDL write call; fresh IV
+    each), ``width`` chains at a time through the multi-buffer CBC kernel.
+    Each output appears atomically; a failing group publishes nothing.
+    Returns the encryptedDataKey text (for ``.meta``)."""
+    encrypted_key, key = keys.new_data_key()
+    key.warn_if_weak("BigDL writer")
+    chunk = max(16, chunk - chunk % 16)
+    aes = AesCbc(key.aes_key(16))
+    for lo in range(0, len(jobs), width):
+        _encrypt_group(jobs[lo:lo + width], aes, key.hmac_key, encrypted_key, chunk, progress)
+    return encrypted_key
+
+
+def _encrypt_group(jobs: Sequence[tuple[IO[bytes], int, Any]], aes: AesCbc, hmac_key: bytes, edk: str,
+                   chunk: int, progress: Callable[[int], None] | None) -> None:
+    parts: list[_Part] = []
+    try:
+        for src, size, dst in jobs:
+            iv = secrets.token_bytes(16)
+            part = _Part(src, size, AtomicFileSink(dst), iv, hmac.new(hmac_key, digestmod=sha256))
+            parts.append(part)
+            if size:
+                part.sink.write(memoryview(build_header(edk, iv)))
+                part.inbuf = bytearray(min(size, chunk))
+                part.outbuf = bytearray(AesCbc.encrypted_size(min(size, chunk)))
+        active = [p for p in parts if p.left]
+        while active:
+            for final in (False, True):
+                group = [p for p in active if (p.left <= chunk) == final]
+                if not group:
+                    continue
+                views = []
+                for p in group:
+                    v = memoryview(p.inbuf)[:min(p.left, chunk)]
+                    read_exact(p.src, v, _source_shrank)
+                    views.append(v)
+                ns = aes_cbc_encrypt_many_into([(aes, p.iv, v) for p, v in zip(group, views)],
+                                               [p.outbuf for p in group], padding=final)
+                for p, v, n in zip(group, views, ns):
+                    ct = memoryview(p.outbuf)[:n]
+                    p.mac.update(ct)
+                    p.sink.write(ct)
+                    p.iv = bytes(ct[n - 16:n])
+                    p.left -= len(v)
+                    if final:
+                        p.sink.write(memoryview(p.mac.digest()))
+                    if progress is not None:
+                        progress(len(v))
+            active = [p for p in active if p.left]
+        for p in parts:
+            p.sink.publish()
+    except BaseException:
+        for p in parts:
+            p.sink.abort()
+        raise

@@ -1,89 +1,32 @@
-"""BigDL-encrypted directories: part files, ``.meta``, format detection,
-reading as pyarrow tables, and migration to sealed files.
+"""Reading BigDL-encrypted outputs: format detection, the :class:`Opener`
+of part files, and pyarrow tables and batch readers over a directory.
 
 Keys are read from each part file's own header: BigDL's append mode
 overwrites ``.meta`` with the newest data key, which would orphan older
-parts.
+parts. The directory's layout (part files, ``.meta``) is
+:mod:`sealio.bigdl.directory`, re-exported here; migration to sealed files
+is :mod:`sealio.bigdl.migration`.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from sealio.bigdl import common, legacy
-from sealio.bigdl._cbcfile import CbcFile
+from sealio.bigdl import common, legacy, native
+from sealio.bigdl._cbcfile import CbcFile, open_source
+from sealio.bigdl.directory import META_MAX, parse_meta, part_files, read_meta, write_meta
 from sealio.bigdl.keys import DataKey, KeySource
 from sealio.errors import ConfigurationError, FormatError
 
+__all__ = ["FORMATS", "META_MAX", "Opener", "csv_batch_reader", "detect_format", "parse_meta", "part_files",
+           "read_csv_table", "read_meta", "write_meta"]
+
 FORMATS = ("common", "native", "legacy-2.1", "legacy-2.2")
-_SKIP_PREFIXES = (".", "_")
-META_MAX = 64 << 10  # BigDL's .meta is one short JSON object; anything larger is not one
-
-
-def part_files(path: str | os.PathLike[str]) -> list[Path]:
-    """The data files of a BigDL output: a file itself, or a directory's
-    non-hidden files (``.meta``, ``_SUCCESS``, ``.crc`` are skipped)."""
-    p = Path(path)
-    if p.is_file():
-        return [p]
-    if not p.is_dir():
-        raise FileNotFoundError(f"{p}: no such file or directory")
-    return sorted(f for f in p.rglob("*") if f.is_file()
-                  and not any(part.startswith(_SKIP_PREFIXES) for part in f.relative_to(p).parts))
-
-
-def read_meta(directory: str | os.PathLike[str]) -> str | None:
-    """The ``encryptedDataKey`` of a directory's ``.meta`` (case-insensitive
-    field name, unknown fields ignored), or None when there is none."""
-    meta = Path(directory) / ".meta"
-    if not meta.is_file():
-        return None
-    with open(meta, "rb") as f:
-        return parse_meta(f.read(META_MAX + 1), str(meta))
-
-
-def parse_meta(raw: bytes, name: str = ".meta") -> str | None:
-    """``.meta`` bytes -> its ``encryptedDataKey`` ("" when BigDL had none
-    to record, None for an empty file). Anything hostile (too large, too
-    deep, an integer past Python's digit limit) is a :class:`FormatError`."""
-    if len(raw) > META_MAX:
-        raise FormatError(f"{name}: larger than {META_MAX} bytes, not a BigDL .meta")
-    try:
-        text = raw.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        raise FormatError(f"{name}: not UTF-8 text") from None
-    if not text:
-        return None
-    try:
-        doc = json.loads(text)
-    except (ValueError, RecursionError):  # JSONDecodeError, int digit limit, nesting depth
-        raise FormatError(f"{name}: not JSON (or nested or sized beyond any BigDL .meta)") from None
-    for k, v in doc.items() if isinstance(doc, dict) else ():
-        if k.lower() == "encrypteddatakey" and isinstance(v, str):
-            return v
-    raise FormatError(f"{name}: no encryptedDataKey field")
-
-
-def write_meta(directory: str | os.PathLike[str], encrypted_data_key: str) -> None:
-    """As BigDL's Jackson pretty printer writes it; published atomically
-    (a new exclusive temporary file renamed over ``.meta``, never written
-    through a link planted there)."""
-    from sealio.streams import _AtomicFileSink
-
-    body = ('{\n  "encryptedDataKey" : ' + json.dumps(encrypted_data_key) + "\n}\n").encode("utf-8")
-    sink = _AtomicFileSink(Path(directory, ".meta"))
-    try:
-        sink.write(memoryview(body))
-        sink.publish()
-    except BaseException:
-        sink.abort()
-        raise
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
@@ -197,9 +140,7 @@ class Opener:
     def open_raw(self, file: str | os.PathLike[str] | IO[bytes], *, name: str | None = None) -> CbcFile:
         """A path or an open binary file (closed with the reader) as a raw
         :class:`~sealio.bigdl._cbcfile.CbcFile`."""
-        from sealio.bigdl import streaming
-
-        f, _ = streaming.open_source(file)
+        f, _ = open_source(file)
         if name is None:
             name = os.fspath(file) if isinstance(file, (str, os.PathLike)) else str(getattr(f, "name", "file"))
         try:
@@ -207,14 +148,14 @@ class Opener:
             if fmt == "common":
                 if self.keys is None:
                     raise ConfigurationError("the common format needs a key source")
-                return streaming.open_common_stream(f, self.keys, verify_mac=self.verify_mac, name=name,
-                                                      owns=True, default_key=self.meta_key)
+                return common.open_common_stream(f, self.keys, verify_mac=self.verify_mac, name=name,
+                                                 owns=True, default_key=self.meta_key)
             if fmt == "native":
-                return streaming.open_native_stream(f, self._native_key(), name=name, owns=True)
+                return native.open_native_stream(f, self._native_key(), name=name, owns=True)
             if self.data_key is None:
                 raise ConfigurationError("legacy formats need the data key (from the dataKey file)")
-            return streaming.open_legacy_stream(f, self.data_key, fmt, verify_mac=self.verify_mac, name=name,
-                                                owns=True)
+            return legacy.open_legacy_stream(f, self.data_key, fmt, verify_mac=self.verify_mac, name=name,
+                                             owns=True)
         except BaseException:
             f.close()
             raise
@@ -235,60 +176,6 @@ def read_csv_table(path: str | os.PathLike[str], opener: Opener, **read_options:
     if not tables:
         raise FormatError(f"{path}: no non-empty part files")
     return pa.concat_tables(tables, promote_options="default")
-
-
-def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], opener: Opener, *, keys: Any,
-            master_key: str | None = None, on_bytes: Callable[[int], None] | None = None,
-            on_file: Callable[[Path, Path], None] | None = None,
-            parts: Sequence[Path] | None = None) -> list[Path]:
-    """Re-encrypt every BigDL part under ``src`` into a sealed file under
-    ``dst`` (same relative names), streaming in constant memory; each part's
-    MAC is verified before a byte of it is written, and each sealed file
-    appears atomically. Parquet parts that BigDL encrypted with PME become
-    sealed plain Parquet, one row group at a time. ``on_file(part, out)``
-    runs before anything is created for ``out`` (it may refuse by raising);
-    ``parts`` replaces :func:`part_files` (e.g. a walk that skips links)."""
-    import sealio
-    from sealio.bigdl import parquet as bigdl_parquet
-
-    src_p, dst_p = Path(src), Path(dst)
-    written = []
-    for part in part_files(src_p) if parts is None else parts:
-        rel = part.relative_to(src_p) if src_p.is_dir() else Path(part.name)
-        out = dst_p / rel if src_p.is_dir() else dst_p
-        if on_file:
-            on_file(part, out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if part.stat().st_size and bigdl_parquet.is_pme(part):
-            key = _pme_key(opener, part)
-            with sealio.open(out, "wb", keys=keys, master_key=master_key) as fout:
-                bigdl_parquet.migrate_file(part, fout, key)
-            if on_bytes:
-                on_bytes(part.stat().st_size)
-            written.append(out)
-            continue
-        with opener(part) as fin, sealio.open(out, "wb", keys=keys, master_key=master_key) as fout:
-            for chunk in _chunks(fin):
-                fout.write(chunk)
-                if on_bytes:
-                    on_bytes(len(chunk))
-        written.append(out)
-    return written
-
-
-def _pme_key(opener: Opener, part: Path) -> DataKey:
-    """The data key of a BigDL PME Parquet part: the ``.meta`` key, through the KMS."""
-    if opener.keys is None or not opener.meta_key:
-        raise ConfigurationError(f"{part}: BigDL Parquet (Parquet Modular Encryption) needs the directory's "
-                                 ".meta and the KMS options that wrapped it")
-    key = opener.keys.decrypt_data_key(opener.meta_key)
-    key.warn_if_weak(str(part))
-    return key
-
-
-def _chunks(f: IO[bytes], size: int = 4 << 20) -> Iterator[bytes]:
-    while chunk := f.read(size):
-        yield chunk
 
 
 def csv_batch_reader(path: str | os.PathLike[str], opener: Opener, **read_options: Any) -> Any:
