@@ -276,3 +276,10 @@ def test_jar_is_built_into_the_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
     with zipfile.ZipFile(jar) as zf:
         assert "io/sealio/parquet/SealioKmsClient.class" in zf.namelist()
+
+
+def test_header_abi_is_the_one_python_expects() -> None:
+    """Bumping SEALIO_ABI_VERSION in sealio.h needs the Python side
+    (hazmat.kernel.EXPECTED_ABI) updated with it, and the other way round."""
+    kernel = importlib.import_module("sealio.hazmat.kernel")
+    assert _header_constants()["SEALIO_ABI_VERSION"] == kernel.EXPECTED_ABI
