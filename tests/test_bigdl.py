@@ -244,3 +244,21 @@ def test_common_writer_is_safe_under_concurrent_writes(tmp_path: Path) -> None:
         assert piece == piece[:8] * (width // 8), f"write ({t}, {i}) is not whole"
         seen.setdefault(t, []).append(i)
     assert seen == {t: list(range(per_thread)) for t in range(threads)}
+
+
+def test_part_files_walk_the_tree_with_the_one_walker(tmp_path: Path) -> None:
+    """Data files only, sorted; hidden and ``_`` names, FIFOs and our temp
+    files left out; links to files are parts, as they always were."""
+    out = tmp_path / "out.bigdl"
+    (out / "day=2" / "_temporary").mkdir(parents=True)
+    for rel in ("part-1", "part-0", "day=2/part-9", "day=2/_temporary/part-x", ".meta", "_SUCCESS",
+                ".part-0.crc", ".part-0.sealio-tmp"):
+        (out / rel).write_bytes(b"x")
+    (tmp_path / "elsewhere").write_bytes(b"y")
+    (out / "part-2").symlink_to(tmp_path / "elsewhere")
+    os.mkfifo(out / "part-fifo")
+    assert [p.relative_to(out).as_posix() for p in bigdl.part_files(out)] == \
+        ["day=2/part-9", "part-0", "part-1", "part-2"]
+    assert bigdl.part_files(out / "part-0") == [out / "part-0"]
+    with pytest.raises(FileNotFoundError):
+        bigdl.part_files(tmp_path / "missing")
