@@ -190,3 +190,20 @@ def test_writer_refuses_oversized_key_slot() -> None:
         dataclasses.replace(h, commitment=b"c" * 32, raw_body=None).pack()  # 1.0 has none
     with pytest.raises(ValueError):
         dataclasses.replace(h, minor_version=2, raw_body=None).pack()
+
+
+def test_one_segment_arithmetic_for_header_primitives_and_io() -> None:
+    """format.header, the primitives and the C core size segments alike
+    (all through sealio.hazmat.segments)."""
+    from sealio import primitives
+    from sealio.hazmat import kernel, segments
+
+    nat = kernel.native()
+    for seg in (4096, 65536):
+        for n in (0, 1, seg - 1, seg, seg + 1, 3 * seg, 3 * seg + 7):
+            size = H.sealed_size(n, seg)
+            assert size == H.HEADER_SIZE + primitives.sealed_segments_size(n, seg)
+            assert H.layout(size, seg) == (n, segments.segment_count(n, seg))
+            assert segments.opened_size(size - H.HEADER_SIZE, seg) == n
+            if nat is not None:
+                assert nat[1].sealio_segments_sealed_len(n, seg) == size - H.HEADER_SIZE
