@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 import sealio
-from sealio import _header as H
+from sealio.format import header as H
 from sealio import primitives
 from sealio.keys import KeyManager
 

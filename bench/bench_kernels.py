@@ -35,7 +35,7 @@ from cryptography import __version__ as CRYPTOGRAPHY_VERSION
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from sealio import _kernel
+from sealio.hazmat import kernel as _kernel
 from sealio.primitives import AesCbc, AesGcm, aes_cbc_encrypt_many, aes_cbc_encrypt_many_into
 
 KiB, MiB = 1 << 10, 1 << 20

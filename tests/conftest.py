@@ -2,7 +2,7 @@
 header that says which C core (if any) this run exercised.
 
 Any test that takes a ``kernel`` argument runs once per kernel in
-``sealio._kernel.available()`` (``fallback`` always included), forced
+``sealio.hazmat.kernel.available()`` (``fallback`` always included), forced
 explicitly with ``kernel=``; so one ``pytest`` run checks every
 implementation the machine can execute, whatever ``SEALIO_KERNEL`` says.
 
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from sealio import _kernel
+from sealio.hazmat import kernel as _kernel
 
 _SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]
 
