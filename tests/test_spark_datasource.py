@@ -15,6 +15,7 @@ import pytest
 pytest.importorskip("pyspark", minversion="4.0")
 
 import sealio  # noqa: E402
+from sealio.streams import inspect, is_sealed  # noqa: E402
 from sealio.errors import ConfigurationError, NotSealedError  # noqa: E402
 from sealio.spark._options import parse_options  # noqa: E402
 
@@ -136,8 +137,8 @@ def test_write_round_trip_overwrite_append(spark, ring, tmp_path: Path, fmt: str
     files = sorted(p for p in out.rglob("*") if p.is_file() and not p.name.startswith("_"))
     assert len(files) == 2 and not (out / "_sealio_staging").exists()
     for p in files:
-        assert sealio.streams.inspect(p)["master_key_id"] == "k2"
-        assert sealio.streams.is_sealed(p) and b"Developer" not in p.read_bytes()
+        assert inspect(p)["master_key_id"] == "k2"
+        assert is_sealed(p) and b"Developer" not in p.read_bytes()
     schema = "name string, age bigint, job string"
     back = spark.read.format("sealio").option("keys", keys).option("header", "true").schema(schema).load(str(out))
     assert rows(back) == rows(src)

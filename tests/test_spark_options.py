@@ -91,14 +91,14 @@ def test_commit_marker_is_never_written_through_a_planted_link(keys: str, tmp_pa
     pytest.importorskip("pyspark", minversion="4.0")
     from pyspark.sql.types import LongType, StructField, StructType
 
-    from sealio.spark._writer import SealedWriter
+    from sealio.spark._writer import SealedDataSourceWriter
 
     out = tmp_path / "out"
     out.mkdir()
     victim = tmp_path / "victim.txt"
     victim.write_bytes(b"precious")
     (out / "_SUCCESS").symlink_to(victim)
-    w = SealedWriter(parse_options({"path": str(out), "keys": keys, "format": "csv"}), "csv",
+    w = SealedDataSourceWriter(parse_options({"path": str(out), "keys": keys, "format": "csv"}), "csv",
                      StructType([StructField("a", LongType())]), overwrite=False)
     w.commit([])
     assert victim.read_bytes() == b"precious"

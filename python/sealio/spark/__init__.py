@@ -19,9 +19,9 @@ __all__ = ["SealedDataSource", "register", "kms_client_jar", "native_pme_conf", 
 
 def register(spark: Any) -> None:
     """Make ``format("sealio")`` available in ``spark``."""
-    from sealio.spark._datasource import SealedDataSource
+    from sealio.spark._datasource import register as _register
 
-    spark.dataSource.register(SealedDataSource)
+    _register(spark)
 
 
 def __getattr__(name: str) -> Any:  # keep ``import sealio.spark`` light (no pyspark import)

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pyarrow.dataset as ds
 from pyspark.sql.datasource import DataSource, DataSourceReader, DataSourceWriter
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructField, StructType
 
 from sealio.errors import ConfigurationError
-from sealio.spark._files import data_files
-from sealio.spark._formats import infer_arrow_schema
+from sealio.spark._formats import file_format, spark_schema
 from sealio.spark._options import Options, format_of, parse_options
-from sealio.spark._reader import FilteringSealedReader, SealedReader, pushdown_requested
-from sealio.spark._writer import SealedWriter
+from sealio.spark._reader import FilteringSealedDataSourceReader, SealedDataSourceReader, pushdown_requested
+from sealio.spark._storage import Location, dataset_filesystem, discover, list_data_files, locate
+from sealio.spark._writer import SealedDataSourceWriter
 
-__all__ = ["SealedDataSource"]
+__all__ = ["SealedDataSource", "register"]
+
+
+def register(spark: Any) -> None:
+    """Make ``format("sealio")`` available in ``spark``."""
+    spark.dataSource.register(SealedDataSource)
 
 
 def _nullable(schema: StructType) -> StructType:
@@ -24,6 +32,11 @@ def _nullable(schema: StructType) -> StructType:
 class SealedDataSource(DataSource):
     """``spark.read.format("sealio")`` / ``df.write.format("sealio")``.
 
+    The path is a local path, ``s3://bucket/prefix`` (pyarrow's S3 client;
+    options ``s3.endpoint``, ``s3.region``, ``s3.scheme``, ``s3.anonymous``;
+    credentials from each process's environment) or an fsspec URL. Files
+    are listed (``key=value`` directories are partition columns), opened
+    and parsed through the shared layer (:mod:`sealio.fs`, ``pyarrow.dataset``).
     Options: ``format`` (parquet, csv, json; else from the file extension),
     ``keys`` (a KMS configuration string such as
     ``local:///abs/keyring.json``; or ``keyring`` = a path, or
@@ -43,6 +56,7 @@ class SealedDataSource(DataSource):
     def __init__(self, options: dict[str, str]) -> None:
         super().__init__(options)
         self._parsed: Options | None = None
+        self._where: Location | None = None
 
     @classmethod
     def name(cls) -> str:
@@ -54,28 +68,41 @@ class SealedDataSource(DataSource):
             self._parsed = parse_options(self.options)
         return self._parsed
 
+    @property
+    def where(self) -> Location:
+        if self._where is None:
+            self._where = locate(self.parsed)
+        return self._where
+
+    def _files(self) -> list[str]:
+        return list_data_files(dataset_filesystem(self.parsed, self.where.root), self.where)
+
     def _format(self) -> str:
         opts = self.parsed
         if opts.format:
             return opts.format
         try:
-            files = data_files(opts)
+            files = self._files()
         except FileNotFoundError:
             files = []
-        return format_of(opts, files[0].rel if files else None)
+        return format_of(opts, files[0] if files else None)
 
     def schema(self) -> StructType:
         opts = self.parsed
-        files = data_files(opts)
+        fs = dataset_filesystem(opts, self.where.root)
+        files = list_data_files(fs, self.where)
         if not files:
             raise ConfigurationError(f"no data files under {opts.path}: give a schema to read an empty dataset")
-        fmt = format_of(opts, files[0].rel)
-        return _nullable(from_arrow_schema(infer_arrow_schema(opts, fmt, files[0]), prefer_timestamp_ntz=False))
+        fmt = format_of(opts, files[0])
+        dataset = discover(fs, self.where, file_format(opts, fmt))  # the first file's schema, and partitions
+        names = {k for f in dataset.get_fragments() for k in ds.get_partition_keys(f.partition_expression)}
+        inferred = spark_schema(opts, fmt, dataset.schema, sorted(names))
+        return _nullable(from_arrow_schema(inferred, prefer_timestamp_ntz=False))
 
     def reader(self, schema: StructType) -> DataSourceReader:
         opts = self.parsed
-        cls = FilteringSealedReader if pushdown_requested(opts) else SealedReader
-        return cls(opts, self._format(), schema)
+        cls = FilteringSealedDataSourceReader if pushdown_requested(opts) else SealedDataSourceReader
+        return cls(opts, self._format(), schema, self.where)
 
     def writer(self, schema: StructType, overwrite: bool) -> DataSourceWriter:
         opts = self.parsed
@@ -85,7 +112,7 @@ class SealedDataSource(DataSource):
         fmt = opts.format
         if fmt is None:
             raise ConfigurationError("writing needs option 'format' (parquet, csv or json)")
-        return SealedWriter(opts, fmt, schema, overwrite)
+        return SealedDataSourceWriter(opts, fmt, schema, overwrite)
 
     def __repr__(self) -> str:
         return f"SealedDataSource(path={self.options.get('path')!r})"

@@ -1,30 +1,31 @@
-"""Parquet, CSV and JSON inside sealed files: schema inference, reading
-into batches of exactly the declared schema, and writing."""
+"""Spark's CSV/JSON/Parquet options as ``pyarrow.dataset`` file formats,
+schemas as Spark sees them, batches cast to exactly the declared schema,
+and writing one file of batches.
+
+Parsing (and decompressing ``.csv.gz`` & co., told by pyarrow from the
+extension) is ``pyarrow.dataset``'s; only the mapping of Spark's options
+and schema rules lives here.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.dataset as ds
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from sealio.spark._files import DataFile, maybe_decompress, open_plain
 from sealio.spark._options import Options
 
-__all__ = ["infer_arrow_schema", "read_batches", "conform", "write_file", "EXTENSIONS"]
+__all__ = ["EXTENSIONS", "conform", "file_format", "file_schema", "spark_schema", "write_file"]
 
 EXTENSIONS = {"parquet": ".parquet", "csv": ".csv", "json": ".json"}
-
-
-def _csv_read_options(options: Options, names: Sequence[str] | None) -> pacsv.ReadOptions:
-    if names is not None:  # positional, as Spark matches a declared schema to CSV columns
-        return pacsv.ReadOptions(column_names=list(names), skip_rows=1 if options.header else 0,
-                                 block_size=8 << 20)
-    return pacsv.ReadOptions(autogenerate_column_names=not options.header, block_size=8 << 20)
+_BLOCK = 8 << 20
 
 
 def _csv_type(t: pa.DataType) -> pa.DataType:
@@ -33,30 +34,45 @@ def _csv_type(t: pa.DataType) -> pa.DataType:
     return pa.timestamp(t.unit) if pa.types.is_timestamp(t) and t.tz is not None else t
 
 
-def _csv_convert(options: Options, types: dict[str, pa.DataType] | None) -> pacsv.ConvertOptions:
-    if types is not None:
-        types = {k: _csv_type(v) for k, v in types.items()}
-    return pacsv.ConvertOptions(column_types=types, null_values=[options.null_value],
-                                strings_can_be_null=True, quoted_strings_can_be_null=False)
+def file_format(options: Options, fmt: str, data: pa.Schema | None = None) -> ds.FileFormat:
+    """The dataset format for ``fmt``; ``data``: the columns of each file
+    (a declared schema less the partition columns), None to infer them."""
+    if fmt == "parquet":
+        return ds.ParquetFileFormat()
+    if fmt == "json":
+        parse = pajson.ParseOptions(unexpected_field_behavior="ignore",
+                                    explicit_schema=None if data is None else pa.schema(list(data)))
+        return ds.JsonFileFormat(parse_options=parse, read_options=pajson.ReadOptions(block_size=_BLOCK))
+    if data is not None:  # positional, as Spark matches a declared schema to CSV columns
+        read = pacsv.ReadOptions(column_names=data.names, skip_rows=1 if options.header else 0, block_size=_BLOCK)
+        types: dict[str, pa.DataType] | None = {f.name: _csv_type(f.type) for f in data}
+    else:
+        read = pacsv.ReadOptions(autogenerate_column_names=not options.header, block_size=_BLOCK)
+        types = None
+    return ds.CsvFileFormat(parse_options=pacsv.ParseOptions(delimiter=options.delimiter), read_options=read,
+                            convert_options=pacsv.ConvertOptions(column_types=types,
+                                                                 null_values=[options.null_value],
+                                                                 strings_can_be_null=True,
+                                                                 quoted_strings_can_be_null=False))
 
 
-def infer_arrow_schema(options: Options, fmt: str, f: DataFile) -> pa.Schema:
-    """The schema of the first file, as pyarrow reads it."""
-    with open_plain(options, f) as raw:
-        if fmt == "parquet":
-            return pq.read_schema(raw)
-        stream = maybe_decompress(raw, f.rel)
-        if fmt == "json":
-            return pajson.read_json(stream).schema
-        reader = pacsv.open_csv(stream, read_options=_csv_read_options(options, None),
-                                parse_options=pacsv.ParseOptions(delimiter=options.delimiter),
-                                convert_options=_csv_convert(options, None))
-        schema = reader.schema
-        if not options.header:  # Spark's names for headerless CSV
-            schema = pa.schema([pa.field(f"_c{i}", fld.type) for i, fld in enumerate(schema)])
-        if not options.infer_schema:
-            schema = pa.schema([pa.field(fld.name, pa.string()) for fld in schema])
-        return schema
+def spark_schema(options: Options, fmt: str, inferred: pa.Schema, partitions: Sequence[str]) -> pa.Schema:
+    """The inferred schema with Spark's CSV rules: ``_c0, _c1, ...`` for
+    headerless files, strings unless ``inferSchema`` (data columns only)."""
+    if fmt != "csv":
+        return inferred
+    out = []
+    for i, fld in enumerate(f for f in inferred if f.name not in partitions):
+        name = fld.name if options.header else f"_c{i}"
+        out.append(pa.field(name, fld.type if options.infer_schema else pa.string()))
+    return pa.schema(out + [f for f in inferred if f.name in partitions])
+
+
+def file_schema(fmt: str, target: pa.Schema, partitions: Sequence[str]) -> pa.Schema:
+    """What a CSV/JSON file read with :func:`file_format` (``data`` from
+    ``target``) yields, before :func:`conform`."""
+    fields = [f for f in target if f.name not in partitions]
+    return pa.schema([pa.field(f.name, _csv_type(f.type)) for f in fields] if fmt == "csv" else fields)
 
 
 def conform(batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
@@ -75,70 +91,26 @@ def conform(batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=target)
 
 
-def read_batches(options: Options, fmt: str, f: DataFile, target: pa.Schema,
-                 row_groups: Sequence[int] | None, predicate: Any) -> Iterator[pa.RecordBatch]:
-    """Decrypt and parse one file (or some of its row groups)."""
-    with open_plain(options, f) as raw:
-        if fmt == "parquet":
-            pf = pq.ParquetFile(raw)
-            present = set(pf.schema_arrow.names)
-            columns = [n for n in target.names if n in present]
-            batches: Any = pf.iter_batches(batch_size=options.batch_rows, row_groups=row_groups,
-                                           columns=columns, use_threads=False)
-        else:
-            stream = maybe_decompress(raw, f.rel)
-            if fmt == "csv":
-                table = pacsv.read_csv(stream, read_options=_csv_read_options(options, target.names),
-                                       parse_options=pacsv.ParseOptions(delimiter=options.delimiter),
-                                       convert_options=_csv_convert(options, dict(zip(target.names, target.types))))
-            else:
-                table = pajson.read_json(stream, parse_options=pajson.ParseOptions(
-                    explicit_schema=pa.schema([pa.field(x.name, x.type) for x in target]),
-                    unexpected_field_behavior="ignore"))
-            batches = table.to_batches(max_chunksize=options.batch_rows)
-        for batch in batches:
-            if predicate is not None:
-                batch = batch.filter(predicate)
-            if batch.num_rows:
-                yield conform(batch, target)
-
-
-def write_file(options: Options, fmt: str, path: str, aad: str | None,
-               batches: Iterator[pa.RecordBatch], master_key: str | None) -> int:
-    """Write ``batches`` as one sealed file (published atomically on close,
-    removed if anything fails); returns the row count."""
-    from sealio.streams import open as sealed_open
-
+def write_file(options: Options, fmt: str, sink: Any, batches: Iterator[pa.RecordBatch]) -> int:
+    """Write ``batches`` as one file into ``sink`` (an output stream of the
+    shared layer, sealed and published when the caller closes it); returns
+    the row count."""
     rows = 0
-    with sealed_open(path, "wb", keys=options.keys, master_key=master_key, aad=aad) as sink:
-        writer: Any = None
-        try:
-            for batch in batches:
+    writer: Any = None
+    try:
+        for batch in batches:
+            if fmt == "json":
+                lines = [json.dumps(row, default=str, separators=(",", ":")) for row in batch.to_pylist()]
+                if lines:
+                    sink.write(("\n".join(lines) + "\n").encode("utf-8"))
+            else:
                 if writer is None:
-                    writer = _open_writer(fmt, sink, batch.schema, options)
-                if fmt == "json":
-                    _write_json(sink, batch)
-                else:
-                    writer.write_batch(batch) if fmt == "parquet" else writer.write(batch)
-                rows += batch.num_rows
-        finally:
-            if writer is not None and fmt != "json":
-                writer.close()
+                    writer = pq.ParquetWriter(sink, batch.schema) if fmt == "parquet" else pacsv.CSVWriter(
+                        sink, batch.schema, write_options=pacsv.WriteOptions(include_header=options.header,
+                                                                             delimiter=options.delimiter))
+                writer.write_batch(batch) if fmt == "parquet" else writer.write(batch)
+            rows += batch.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
     return rows
-
-
-def _open_writer(fmt: str, sink: Any, schema: pa.Schema, options: Options) -> Any:
-    if fmt == "parquet":
-        return pq.ParquetWriter(sink, schema)
-    if fmt == "csv":
-        return pacsv.CSVWriter(sink, schema, write_options=pacsv.WriteOptions(
-            include_header=options.header, delimiter=options.delimiter))
-    return True  # json: written row by row
-
-
-def _write_json(sink: Any, batch: pa.RecordBatch) -> None:
-    import json
-
-    lines = [json.dumps(row, default=str, separators=(",", ":")) for row in batch.to_pylist()]
-    if lines:
-        sink.write(("\n".join(lines) + "\n").encode("utf-8"))

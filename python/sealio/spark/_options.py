@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 from sealio.errors import ConfigurationError
 from sealio.kms import KmsRef
 
-__all__ = ["FORMATS", "Options", "parse_options"]
+__all__ = ["FORMATS", "S3_OPTIONS", "Options", "parse_options"]
 
 FORMATS = ("parquet", "csv", "json")
 # A name is secret-looking when, lowercased with separators dropped, it contains one of these
@@ -60,6 +60,11 @@ def _refuse_credentials_in_uri(option: str, uri: str) -> None:
         if secret_looking(name):
             raise ConfigurationError(f"option {option!r} carries a secret-looking setting {name[:40]!r}; "
                                      "credentials come from the environment of each process, never options")
+
+# Options of the base filesystem of an ``s3://`` path (pyarrow.fs.S3FileSystem); credentials
+# come from each process's environment (AWS_ACCESS_KEY_ID, ...), never from options.
+S3_OPTIONS = {"s3.endpoint": "endpoint_override", "s3.region": "region", "s3.scheme": "scheme",
+              "s3.anonymous": "anonymous"}
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 _EXTENSIONS = {".parquet": "parquet", ".parq": "parquet", ".csv": "csv", ".tsv": "csv",
                ".json": "json", ".jsonl": "json", ".ndjson": "json"}
@@ -95,6 +100,7 @@ class Options:
     push_filters: bool
     bigdl: str | None = None  # read BigDL PPML output of this format instead of sealed files
     bigdl_key_file: str | None = None  # JSON key settings (sealio.bigdl.load_key_file); else the environment
+    storage: tuple[tuple[str, str], ...] = ()  # base filesystem options (S3_OPTIONS names), sorted
 
     @property
     def kms(self) -> KmsRef:
@@ -133,8 +139,7 @@ def parse_options(options: Mapping[str, str]) -> Options:
     path = lowered.get("path", "")
     if not path:
         raise ConfigurationError("a path is required: load(path) / save(path)")
-    if path.startswith("file://"):
-        path = path[len("file://"):]
+    path = _dataset_path(path)
     fmt = lowered.get("format") or None
     if fmt is not None:
         fmt = fmt.lower()
@@ -160,8 +165,13 @@ def parse_options(options: Mapping[str, str]) -> Options:
         batch_rows = int(lowered.get("batchrows", 1 << 16))
     except ValueError:
         raise ConfigurationError("options 'maxPartitionBytes' and 'batchRows' are integers") from None
+    storage = tuple(sorted((k, v) for k, v in lowered.items() if k.startswith("s3.")))
+    unknown = [k for k, _ in storage if k not in S3_OPTIONS]
+    if unknown:
+        raise ConfigurationError(f"unknown option {unknown[0][:80]!r}: the s3 options are "
+                                 f"{', '.join(sorted(S3_OPTIONS))} (credentials come from the environment)")
     return Options(
-        path=os.path.abspath(os.path.expanduser(path)),
+        path=path,
         format=fmt,
         keys="" if bigdl else _keys_config(lowered),
         master_key=lowered.get("masterkey") or lowered.get("master_key") or None,
@@ -175,7 +185,22 @@ def parse_options(options: Mapping[str, str]) -> Options:
         push_filters=push_filters,
         bigdl=bigdl,
         bigdl_key_file=os.path.abspath(os.path.expanduser(key_file)) if key_file else None,
+        storage=storage,
     )
+
+
+def _dataset_path(path: str) -> str:
+    """A local path made absolute (``file://`` dropped); a URI of another
+    filesystem (``s3://bucket/x``, an fsspec URL) as it is, less a trailing
+    ``/``. Userinfo in a URI is refused: credentials come from the environment."""
+    if path.startswith("file://"):
+        path = path[len("file://"):]
+    if "://" not in path:
+        return os.path.abspath(os.path.expanduser(path))
+    if "@" in urlsplit(path).netloc:
+        raise ConfigurationError("the path carries credentials (user information before '@'); "
+                                 "credentials come from the environment of each process, never options")
+    return path.rstrip("/")
 
 
 def format_of(options: Options, first_file: str | None) -> str:

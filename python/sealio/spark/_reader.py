@@ -1,5 +1,6 @@
 """Reading: one partition per file, per group of row groups for large
-Parquet files; optional filter pushdown with row-group pruning."""
+Parquet files; optional filter pushdown with partition and row-group
+pruning (``pyarrow.dataset``'s, from the filters :mod:`._filters` translates)."""
 
 from __future__ import annotations
 
@@ -9,103 +10,129 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 from pyspark.sql.datasource import DataSourceReader, InputPartition
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
-from sealio.spark._files import DataFile, data_files, open_plain
-from sealio.spark._filters import combine, row_group_may_match, to_expression
-from sealio.spark._formats import read_batches
+from sealio.spark._filters import combine, to_expression
+from sealio.spark._formats import conform, file_format, file_schema
 from sealio.spark._options import Options
+from sealio.spark._storage import Location, dataset_filesystem, discover
 
-__all__ = ["SealedInputPartition", "SealedReader", "FilteringSealedReader", "pushdown_requested"]
+__all__ = ["SealedInputPartition", "SealedDataSourceReader", "FilteringSealedDataSourceReader", "arrow_schema",
+           "pushdown_requested"]
 
 
 @dataclass
 class SealedInputPartition(InputPartition):
-    """One file, or some row groups of one Parquet file (picklable, no keys)."""
+    """One file, or some row groups of one Parquet file, with its hive
+    partition values and the dataset's partition column names (picklable,
+    no keys); ``path`` None: an empty dataset."""
 
-    file: DataFile
+    path: str | None
     row_groups: tuple[int, ...] | None = None
+    partition: pc.Expression | None = None
+    names: tuple[str, ...] = ()
 
-    def __init__(self, file: DataFile, row_groups: tuple[int, ...] | None = None) -> None:
-        super().__init__(file.rel)
-        self.file = file
+    def __init__(self, path: str | None, row_groups: tuple[int, ...] | None = None,
+                 partition: pc.Expression | None = None, names: tuple[str, ...] = ()) -> None:
+        super().__init__(path or "")
+        self.path = path
         self.row_groups = row_groups
+        self.partition = partition
+        self.names = names
 
 
 def arrow_schema(schema: StructType) -> pa.Schema:
     return to_arrow_schema(schema, timezone="UTC")
 
 
-def _row_group_stats(md: Any, index: int, names: Sequence[str]) -> dict[str, tuple[Any, Any, int, int]]:
-    rg = md.row_group(index)
-    out: dict[str, tuple[Any, Any, int, int]] = {}
-    for i in range(rg.num_columns):
-        col = rg.column(i)
-        name = col.path_in_schema
-        st = col.statistics
-        if name not in names or st is None:
-            continue
-        nulls = st.null_count if st.has_null_count else -1
-        lo, hi = (st.min, st.max) if st.has_min_max else (None, None)
-        out[name] = (lo, hi, nulls, rg.num_rows)
-    return out
+class SealedDataSourceReader(DataSourceReader):
+    """Reads a dataset through the shared filesystem layer; Spark pickles it
+    to the Python workers, which rebuild filesystems and keys from
+    ``options`` (configuration only)."""
 
-
-class SealedReader(DataSourceReader):
-    """Reads sealed files; Spark pickles it to the Python workers, which
-    rebuild keys from ``options.keys`` (a configuration string)."""
-
-    def __init__(self, options: Options, fmt: str, schema: StructType) -> None:
+    def __init__(self, options: Options, fmt: str, schema: StructType, where: Location) -> None:
         self.options = options
         self.fmt = fmt
-        self.schema = schema
+        self.where = where
         self.target = arrow_schema(schema)
         self.filters: list[Any] = []
 
-    def partitions(self) -> Sequence[InputPartition]:
-        parts: list[InputPartition] = []
-        for f in data_files(self.options):
-            if self.fmt == "parquet" and (f.size > self.options.max_partition_bytes or self.filters):
-                parts.extend(self._parquet_splits(f))
-            else:
-                parts.append(SealedInputPartition(f))
-        return parts or [SealedInputPartition(DataFile("", "", 0), ())]
+    def _format(self, names: Sequence[str]) -> ds.FileFormat:
+        """The format reading files whose partition columns are ``names``."""
+        return file_format(self.options, self.fmt, None if self.fmt == "parquet"
+                           else file_schema(self.fmt, self.target, names))
 
-    def _parquet_splits(self, f: DataFile) -> list[SealedInputPartition]:
+    def _predicate(self) -> pc.Expression | None:
+        return combine(e for e in (to_expression(f, self.target) for f in self.filters) if e is not None)
+
+    def partitions(self) -> Sequence[InputPartition]:
+        fs = dataset_filesystem(self.options, self.where.root)
+        # Planning opens no file but Parquet footers: partition values come from the paths,
+        # typed as the declared schema says (columns it leaves out are not read).
+        dataset = discover(fs, self.where, ds.ParquetFileFormat(), self.target)
+        predicate = self._predicate()
+        fragments = list(dataset.get_fragments() if predicate is None else dataset.get_fragments(filter=predicate))
+        names = tuple(sorted({k for f in fragments for k in ds.get_partition_keys(f.partition_expression)},
+                             key=self.target.names.index))
+        parts: list[InputPartition] = []
+        split = self.fmt == "parquet"
+        sizes = {i.path: i.size for i in fs.get_file_info([f.path for f in fragments])} if split else {}
+        for frag in fragments:
+            expr = None if frag.partition_expression.equals(pc.scalar(True)) else frag.partition_expression
+            size = sizes.get(frag.path)
+            if split and (predicate is not None or size is None or size > self.options.max_partition_bytes):
+                parts.extend(self._row_group_splits(frag, expr, names, predicate))
+            else:
+                parts.append(SealedInputPartition(frag.path, None, expr, names))
+        return parts or [SealedInputPartition(None, ())]
+
+    def _row_group_splits(self, frag: Any, expr: pc.Expression | None, names: tuple[str, ...],
+                          predicate: pc.Expression | None) -> list[SealedInputPartition]:
         """Row groups grouped up to maxPartitionBytes (compressed size);
-        groups whose statistics rule out every pushed filter are dropped."""
-        with open_plain(self.options, f) as raw:
-            md = pq.ParquetFile(raw).metadata
-        names = set(self.target.names)
+        groups whose statistics rule out the pushed filters are dropped."""
+        pieces = frag.split_by_row_group() if predicate is None else frag.split_by_row_group(filter=predicate)
         out: list[SealedInputPartition] = []
         group: list[int] = []
         size = 0
-        for i in range(md.num_row_groups):
-            if self.filters and not row_group_may_match(self.filters, _row_group_stats(md, i, names), self.target):
-                continue
-            rg_size = md.row_group(i).total_byte_size
-            if group and size + rg_size > self.options.max_partition_bytes:
-                out.append(SealedInputPartition(f, tuple(group)))
+        for piece in pieces:
+            rg = piece.row_groups[0]
+            if group and size + rg.total_byte_size > self.options.max_partition_bytes:
+                out.append(SealedInputPartition(frag.path, tuple(group), expr, names))
                 group, size = [], 0
-            group.append(i)
-            size += rg_size
+            group.append(rg.id)
+            size += rg.total_byte_size
         if group:
-            out.append(SealedInputPartition(f, tuple(group)))
+            out.append(SealedInputPartition(frag.path, tuple(group), expr, names))
         return out
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         assert isinstance(partition, SealedInputPartition)
-        if not partition.file.path:  # an empty dataset
+        if partition.path is None:  # an empty dataset
             return
-        predicate = combine(e for e in (to_expression(f, self.target) for f in self.filters) if e is not None)
-        yield from read_batches(self.options, self.fmt, partition.file, self.target,
-                                partition.row_groups, predicate)
+        fs: pafs.FileSystem = dataset_filesystem(self.options, self.where.root)
+        names = partition.names
+        fmt = self._format(names)
+        expr = pc.scalar(True) if partition.partition is None else partition.partition
+        if partition.row_groups is not None:
+            frag = fmt.make_fragment(partition.path, fs, partition_expression=expr,
+                                     row_groups=list(partition.row_groups))
+        else:
+            frag = fmt.make_fragment(partition.path, fs, partition_expression=expr)
+        physical = frag.physical_schema if self.fmt == "parquet" else file_schema(self.fmt, self.target, names)
+        schema = pa.schema([f for f in physical if f.name not in names] + [self.target.field(n) for n in names])
+        columns = [n for n in self.target.names if n in schema.names]
+        for batch in frag.to_batches(schema=schema, columns=columns, filter=self._predicate(),
+                                     batch_size=self.options.batch_rows, use_threads=False):
+            if batch.num_rows:
+                yield conform(batch, self.target)
 
 
-class FilteringSealedReader(SealedReader):
+class FilteringSealedDataSourceReader(SealedDataSourceReader):
     """The reader with ``pushFilters``: Spark refuses any reader that has it
     unless ``spark.sql.python.filterPushdown.enabled`` is true, so it is
     only handed out when that is the case."""

@@ -36,7 +36,7 @@ def local_session(app: str = "sealio", *, cores: int = 2, conf: Mapping[str, str
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    from sealio.spark import register
+    from sealio.spark._datasource import register  # not the package: no sealio.spark <-> _session cycle
 
     register(spark)
     return spark
