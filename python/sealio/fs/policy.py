@@ -335,7 +335,7 @@ class TargetWriter(SealedWriter):
             raise
 
     def close(self) -> None:
-        with self._wlock:  # re-entrant: the same lock SealedWriter.close takes
+        with self.lock:  # re-entrant: the same lock SealedWriter.close takes
             if self.closed:
                 return
             try:
@@ -348,7 +348,7 @@ class TargetWriter(SealedWriter):
                 self._commit()
 
     def abort(self) -> None:
-        with self._wlock:
+        with self.lock:
             if self.closed:
                 return
             try:

@@ -110,6 +110,13 @@ class SealedWriter(io.RawIOBase):
     def segment_size(self) -> int:
         return self._seg
 
+    @property
+    def lock(self) -> threading.RLock:
+        """The re-entrant lock every write/close/abort holds; a subclass that
+        publishes or discards something alongside takes it too, so nothing
+        interleaves with a seal (no nonce is used twice)."""
+        return self._wlock
+
     def tell(self) -> int:
         with self._wlock:
             return self._written
