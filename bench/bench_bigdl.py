@@ -2,7 +2,7 @@
 
 Lines (median of N trials, MB/s of plaintext, and the ratio to the peer):
 
-* write 8 parts: ``streaming.encrypt_parts`` (multi-buffer CBC, streamed
+* write 8 parts: ``common.encrypt_parts`` (multi-buffer CBC, streamed
   from files, atomic outputs) vs ``CommonWriter`` one part after another
   (one serial CBC chain at a time, also through the C core) vs the
   ``cryptography`` reference (tests/bigdl_xref.py style, whole files).
@@ -31,7 +31,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from sealio.bigdl import common, streaming
+from sealio.bigdl import common
 from sealio.bigdl.keys import DataKeyText
 
 warnings.simplefilter("ignore")
@@ -68,7 +68,7 @@ def main() -> None:
         def multi() -> None:
             hs = [open(p, "rb") for p in srcs]
             try:
-                streaming.encrypt_parts([(h, mib << 20, d / f"m{i}.cbc") for i, h in enumerate(hs)], keys)
+                common.encrypt_parts([(h, mib << 20, d / f"m{i}.cbc") for i, h in enumerate(hs)], keys)
             finally:
                 for h in hs:
                     h.close()

@@ -147,7 +147,7 @@ def kms_uri() -> None:
 
 def bigdl() -> None:
     from sealio import bigdl
-    from sealio.bigdl import common, legacy
+    from sealio.bigdl import common, legacy, native
     from sealio.bigdl.keys import DataKeyText, PlaintextPrimaryKey
 
     pk = PlaintextPrimaryKey(BIGDL_PRIMARY_KEY)
@@ -166,7 +166,7 @@ def bigdl() -> None:
     seeds["common-empty"] = bytes([2])
     seeds["common-no-key"] = bytes([3]) + common.build_header("", one[8 + len(edk):8 + len(edk) + 16]) + \
         one[common.HEADER_SIZE:]
-    seeds["native"] = bytes([4]) + legacy.encrypt_native(csv, BIGDL_PRIMARY_KEY)
+    seeds["native"] = bytes([4]) + native.encrypt_native(csv, BIGDL_PRIMARY_KEY)
     seeds["legacy-2.1"] = bytes([5]) + legacy.encrypt_legacy(csv, data_key, "legacy-2.1", epoch=1_700_000_000)
     seeds["legacy-2.2"] = bytes([6]) + legacy.encrypt_legacy(csv, data_key, "legacy-2.2", epoch=1_700_000_000)
     seeds["key-file"] = bytes([7]) + json.dumps({"primary_key_plaintext": BIGDL_PRIMARY_KEY,
