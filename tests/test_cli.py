@@ -241,3 +241,10 @@ def test_keygen_scrypt_cost_above_the_cap_is_a_usage_error(tmp_path: Path) -> No
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and "scrypt" in r.stderr
     assert not (tmp_path / "k.json").exists()
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"sealio {version('sealio')}"

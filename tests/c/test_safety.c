@@ -207,6 +207,10 @@ static void vmflags_of(const void *addr, char *flags, size_t cap) {
 static void test_dontdump(void) {
 #if defined(__linux__)
     CHECK(sealio_contexts_dontdump() == 1, "Linux build marks contexts DONTDUMP");
+    if (sealio_kernel_best() == 0) { /* no native kernel (portable build, no AES-NI): no contexts */
+        printf("test_dontdump: skipped, no native kernel on this build/CPU\n");
+        return;
+    }
     uint8_t key[32] = {1};
     int st = 0;
     sealio_gcm *g = sealio_gcm_new(key, 32, SEALIO_KERNEL_AUTO, &st);

@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                "The keyring defaults to $SEALIO_KEYRING, else ~/.config/sealio/keyring.json; "
                "a passphrase-protected keyring reads $SEALIO_PASSPHRASE or prompts.",
     )
+    from sealio import __version__
+
+    p.add_argument("--version", action="version", version=f"sealio {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     keys.register(sub)
     files.register(sub)
