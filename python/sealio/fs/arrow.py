@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import posixpath
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 import pyarrow as pa
@@ -23,6 +23,7 @@ import pyarrow.fs as pafs
 from sealio.errors import SealioError
 from sealio.fs.policy import SealedCodec, StoragePolicy
 from sealio.keys import KeyManager
+from sealio.io.pool import executor
 from sealio.io.reader import SealedReader
 
 __all__ = ["ArrowReadable", "EncryptedFileSystem", "EncryptedFileSystemHandler", "PolicyFileSystemHandler",
@@ -73,16 +74,6 @@ def local_root(fs: pafs.FileSystem) -> str | None:
 
 DIRECT_MIN = 256 << 10  # reads this large decrypt straight into Arrow's buffer (no window copy)
 
-_prefetch_pool: ThreadPoolExecutor | None = None
-_prefetch_lock = threading.Lock()
-
-
-def _prefetcher() -> ThreadPoolExecutor:
-    global _prefetch_pool
-    with _prefetch_lock:
-        if _prefetch_pool is None:
-            _prefetch_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sealio-arrow-prefetch")
-        return _prefetch_pool
 
 
 class ArrowReadable:
@@ -175,7 +166,7 @@ class _SealedReadable(ArrowReadable):
         r.seek(end)
         if (pos == 0 or self._last == (pos - nbytes, nbytes)) and end < r.size:  # a stream's blocks
             nxt = min(nbytes, r.size - end)
-            self._ahead = (end, nxt, _prefetcher().submit(self._read_at, end, nxt))
+            self._ahead = (end, nxt, executor().submit(self._read_at, end, nxt))  # sealio's one pool
         self._last = (pos, nbytes)
         return buf
 
