@@ -47,7 +47,8 @@ def run(work: Path, rows: int = 20_000, seed: int = 1, say=print) -> bool:  # ty
     import pyarrow.csv as pacsv
 
     import sealio
-    from sealio.spark import local_session
+    from sealio.io import is_sealed
+    from sealio.spark._session import local_session
 
     plain = work / "people.csv"
     generate_people(plain, rows, seed)
@@ -110,7 +111,7 @@ def run(work: Path, rows: int = 20_000, seed: int = 1, say=print) -> bool:  # ty
     result_rows = 0
     files = sorted(p for p in out.iterdir() if not p.name.startswith("_"))
     for p in files:
-        assert sealio.streams.is_sealed(p), f"{p} is not sealed"
+        assert is_sealed(p), f"{p} is not sealed"
         with sealio.open(p, "rb", keys=keys) as f:
             result_rows += pacsv.read_csv(f).num_rows
     say(f"# 5. decrypted the {len(files)} result file(s): {result_rows} rows")
