@@ -1,4 +1,5 @@
-"""Spark's pushed filters as pyarrow expressions, and row-group pruning.
+"""Spark's pushed filters as pyarrow expressions (``pyarrow.dataset`` then
+prunes partitions and Parquet row groups with them, and filters rows).
 
 A filter we accept is not evaluated again by Spark, so each translation
 must match Spark's three-valued logic exactly: comparisons with a null
@@ -8,13 +9,13 @@ Anything we are unsure of is handed back to Spark.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["to_expression", "combine", "row_group_may_match"]
+__all__ = ["to_expression", "combine"]
 
 _COMPARE = {
     "EqualTo": "==",
@@ -108,37 +109,3 @@ def combine(expressions: Iterable[pc.Expression]) -> pc.Expression | None:
     for e in expressions:
         out = e if out is None else (out & e)
     return out
-
-
-def row_group_may_match(filters: Sequence[Any], stats: dict[str, tuple[Any, Any, int, int]],
-                        schema: pa.Schema) -> bool:
-    """Whether a row group with these column statistics (min, max, null
-    count, rows) can hold a row that passes every filter. Conservative:
-    only plain comparisons on columns with statistics can rule it out."""
-    for f in filters:
-        kind = type(f).__name__
-        attr = getattr(f, "attribute", None)
-        if not isinstance(attr, tuple) or len(attr) != 1 or attr[0] not in stats:
-            continue
-        lo, hi, nulls, rows = stats[attr[0]]
-        if kind == "IsNull" and nulls == 0:
-            return False
-        if kind == "IsNotNull" and nulls == rows:
-            return False
-        value = getattr(f, "value", None)
-        if lo is None or hi is None or kind not in _COMPARE or not _plain_value(value, schema.field(attr[0]).type):
-            continue
-        try:
-            if kind == "EqualTo" and (value < lo or value > hi):
-                return False
-            if kind == "GreaterThan" and not hi > value:
-                return False
-            if kind == "GreaterThanOrEqual" and not hi >= value:
-                return False
-            if kind == "LessThan" and not lo < value:
-                return False
-            if kind == "LessThanOrEqual" and not lo <= value:
-                return False
-        except TypeError:  # statistics of another Python type: cannot tell
-            continue
-    return True
