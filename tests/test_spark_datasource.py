@@ -255,3 +255,24 @@ def test_auto_registration_module() -> None:
     from sealio.spark import SealedDataSource
 
     assert pyspark_sealio.DefaultSource is SealedDataSource and SealedDataSource.name() == "sealio"
+
+
+def test_fsspec_urls_are_listed_through_the_shared_layer(ring) -> None:  # type: ignore[no-untyped-def]
+    """Any fsspec URL is a base filesystem (here memory://, which lives in one
+    process, so without Spark): listed and opened through EncryptedFileSystem."""
+    fsspec = pytest.importorskip("fsspec")
+    from sealio.arrow import EncryptedFileSystem
+    from sealio.spark._storage import dataset_filesystem, list_data_files, locate
+
+    _, keys = ring
+    fs = EncryptedFileSystem(fsspec.filesystem("memory"), keys=keys)
+    with fs.open_output_stream("/spark-ds/day=1/a.parquet") as f:
+        pq.write_table(PEOPLE, f)
+    with fs.open_output_stream("/spark-ds/_SUCCESS") as f:
+        f.write(b"")
+    opts = parse_options({"path": "memory://spark-ds", "keys": keys})
+    where = locate(opts)
+    sealed = dataset_filesystem(opts, where.root)
+    assert list_data_files(sealed, where) == ["day=1/a.parquet"]
+    with sealed.open_input_file("day=1/a.parquet") as f:
+        assert pq.read_table(f).equals(PEOPLE)
