@@ -438,7 +438,7 @@ def test_writer_kek_is_replaced_after_kek_max_wraps() -> None:
 
 def test_decrypt_force_does_not_carry_setuid_over(tmp_path: Path) -> None:
     """The finding as reported: ``sealio decrypt --force`` over a 0o6777 file
-    made a setuid+setgid plaintext (the CLI publishes through _AtomicFileSink)."""
+    made a setuid+setgid plaintext (the CLI publishes through AtomicFileSink)."""
     from sealio.cli import main
 
     ring = tmp_path / "k.json"

@@ -16,8 +16,5 @@ from sealio.io import (
     rewrap,
 )
 
-# Temporary old private names (issue 11: the lead removes them; use sealio.io.atomic).
-from sealio.io.atomic import AtomicFileSink as _AtomicFileSink  # noqa: F401
-
 __all__ = ["SealedReader", "SealedWriter", "open", "rewrap", "default_threads",
            "copy_stream", "inspect", "is_sealed", "MAX_THREADS"]

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-# Temporary old private name (issue 11: the lead removes it; use sealio.io.atomic.fsync_dir).
-from sealio._fsutil import fsync_dir as _fsync_dir  # noqa: F401
 from sealio.keys.envelope import DEFAULT_KEK_TTL, DekSlot, KeyManager
 from sealio.keys.protocol import KmsClient
 from sealio.keys.resolve import key_manager
