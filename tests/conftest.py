@@ -13,7 +13,11 @@ raises the example counts ~17x for a nightly job.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -40,6 +44,28 @@ def kernels() -> list[str]:
     """Kernels to run the matrix on. A broken native build raises here, so
     the run fails instead of quietly testing only the fallback."""
     return list(_kernel.available())
+
+
+def fuzz_runner() -> ModuleType:
+    """tests/fuzz/run.py, loaded once per test run."""
+    name = "sealio_fuzz_run"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / "fuzz" / "run.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Started now, while this process is small: the fuzzers' RSS bound
+    # would otherwise count the whole test run's memory (tests/fuzz/run.py).
+    fuzz_runner().start_launcher()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    fuzz_runner().stop_launcher()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

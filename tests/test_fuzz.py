@@ -17,18 +17,13 @@ it is never skipped.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
-_RUN = Path(__file__).resolve().parent / "fuzz" / "run.py"
-_spec = importlib.util.spec_from_file_location("sealio_fuzz_run", _RUN)
-assert _spec and _spec.loader
-fuzz = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = fuzz
-_spec.loader.exec_module(fuzz)
+from conftest import fuzz_runner
+
+fuzz = fuzz_runner()  # the one conftest loaded, with its launcher (see tests/fuzz/run.py)
 
 pytestmark = pytest.mark.slow
 
@@ -77,3 +72,15 @@ def test_harness_fails_on(tmp_path: Path, seed: bytes, artifact: str, says: str)
     assert not r.ok and r.returncode != 0, r.report()
     assert says in r.output, r.report()
     assert any(a.name.startswith(artifact) for a in r.artifacts), r.report()
+
+
+def test_fuzzer_memory_bound_ignores_the_test_runs_own_memory(tmp_path: Path) -> None:
+    """Linux carries peak RSS over fork+exec; fuzzers started from a grown
+    pytest process would hit their RSS bound at once. The launcher (started
+    while the run was small) keeps the bound about the fuzzer alone."""
+    hog = bytearray(600 << 20)  # this process now peaks above the selftest's 300 MB bound
+    for i in range(0, len(hog), 4096):
+        hog[i] = 1
+    r = _selftest(tmp_path, b"hang")  # runs long enough for libFuzzer's once-a-second RSS check
+    del hog
+    assert "ERROR: libFuzzer: timeout" in r.output and "out-of-memory" not in r.output, r.report()

@@ -20,6 +20,7 @@ The C target (``fuzz_gcm_segments``) is built with clang by CMake
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -145,19 +146,68 @@ def run(name: str, work: Path, *, runs: int | None = None, max_time: int | None 
     env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
     # a hard wall in case libFuzzer's own timers cannot fire (a hang in native code)
     wall = (t.max_time if max_time is None else max_time) + 120
+    rc, output = launch(cmd, str(work), env, wall)
+    artifacts = sorted(p for p in work.iterdir()
+                       if p.is_file() and p.name.startswith(("crash-", "timeout-", "oom-", "leak-", "slow-unit-")))
+    return Result(name, rc, output, artifacts)
+
+
+def _spawn(cmd: list[str], cwd: str, env: dict[str, str], wall: float) -> tuple[int, str]:
     try:
-        p = subprocess.run(cmd, cwd=work, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        p = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                            errors="replace", timeout=wall)
-        rc, output = p.returncode, p.stdout + p.stderr
+        return p.returncode, p.stdout + p.stderr
     except subprocess.TimeoutExpired as e:
         out = e.stdout or b""
         err = e.stderr or b""
         text = (out.decode(errors="replace") if isinstance(out, bytes) else out) + \
             (err.decode(errors="replace") if isinstance(err, bytes) else err)
-        rc, output = -9, text + f"\n(killed after {wall} s wall clock)"
-    artifacts = sorted(p for p in work.iterdir()
-                       if p.is_file() and p.name.startswith(("crash-", "timeout-", "oom-", "leak-", "slow-unit-")))
-    return Result(name, rc, output, artifacts)
+        return -9, text + f"\n(killed after {wall} s wall clock)"
+
+
+# Linux carries a process's peak RSS (ru_maxrss, which libFuzzer's
+# -rss_limit_mb reads) over fork and exec: a fuzzer started from a pytest
+# process that has grown to 800 MB "starts" at 800 MB and is reported out
+# of memory at once. So the fuzzers are started by a small launcher
+# process, itself started while the test run is still small (conftest's
+# pytest_configure calls start_launcher); without one they start directly.
+_launcher: subprocess.Popen[str] | None = None
+
+
+def start_launcher() -> None:
+    global _launcher
+    if _launcher is None:
+        _launcher = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def stop_launcher() -> None:
+    global _launcher
+    if _launcher is not None:
+        assert _launcher.stdin is not None
+        _launcher.stdin.close()
+        _launcher.wait(timeout=30)
+        _launcher = None
+
+
+def launch(cmd: list[str], cwd: str, env: dict[str, str], wall: float) -> tuple[int, str]:
+    """Run a fuzzer through the launcher (if one runs) and return (status, output)."""
+    if _launcher is None or _launcher.poll() is not None:
+        return _spawn(cmd, cwd, env, wall)
+    assert _launcher.stdin is not None and _launcher.stdout is not None
+    _launcher.stdin.write(json.dumps({"cmd": cmd, "cwd": cwd, "env": env, "wall": wall}) + "\n")
+    _launcher.stdin.flush()
+    answer = json.loads(_launcher.stdout.readline())
+    return int(answer["rc"]), str(answer["output"])
+
+
+def _serve() -> int:
+    for line in sys.stdin:
+        req = json.loads(line)
+        rc, output = _spawn(req["cmd"], req["cwd"], req["env"], req["wall"])
+        sys.stdout.write(json.dumps({"rc": rc, "output": output}) + "\n")
+        sys.stdout.flush()
+    return 0
 
 
 def save(result: Result) -> list[Path]:
@@ -202,4 +252,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_serve() if sys.argv[1:] == ["--serve"] else main())
