@@ -25,11 +25,32 @@ class Recorded:
     requests: list[tuple[str, str, dict[str, str], bytes]] = field(default_factory=list)
 
 
-def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+@contextmanager
+def _serving(respond: Any, on_stop: Any = None) -> Iterator[str]:
+    """Serve ``respond(handler)`` for every method on 127.0.0.1 (a free
+    port); yield the URL; shut the server down however the block ends."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _handle(self) -> None:
+            respond(self)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_LIST = _handle
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        if on_stop is not None:
+            on_stop()
+        server.shutdown()
+        server.server_close()
 
 
 def _body(h: BaseHTTPRequestHandler) -> bytes:
@@ -41,29 +62,17 @@ def _body(h: BaseHTTPRequestHandler) -> bytes:
 def recorder() -> Iterator[Recorded]:
     rec = Recorded("")
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def respond(h: BaseHTTPRequestHandler) -> None:
+        rec.requests.append((h.command, h.path, dict(h.headers.items()), _body(h)))
+        payload = b"{}"
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(payload)))
+        h.end_headers()
+        h.wfile.write(payload)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def _handle(self) -> None:
-            rec.requests.append((self.command, self.path, dict(self.headers.items()), _body(self)))
-            payload = b"{}"
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_LIST = _handle
-
-    server, rec.url = _serve(Handler)
-    try:
+    with _serving(respond) as rec.url:
         yield rec
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @contextmanager
@@ -71,27 +80,15 @@ def redirector(target: str, status: int = 307) -> Iterator[Recorded]:
     """Every request -> ``status`` with ``Location: target + path``."""
     rec = Recorded("")
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def respond(h: BaseHTTPRequestHandler) -> None:
+        rec.requests.append((h.command, h.path, dict(h.headers.items()), _body(h)))
+        h.send_response(status)
+        h.send_header("Location", f"{target}{h.path}")
+        h.send_header("Content-Length", "0")
+        h.end_headers()
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def _handle(self) -> None:
-            rec.requests.append((self.command, self.path, dict(self.headers.items()), _body(self)))
-            self.send_response(status)
-            self.send_header("Location", f"{target}{self.path}")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_LIST = _handle
-
-    server, rec.url = _serve(Handler)
-    try:
+    with _serving(respond) as rec.url:
         yield rec
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @dataclass
@@ -109,46 +106,33 @@ def slow_drip(*, gap: float = 0.05, total_bytes: int = 400, in_headers: bool = F
     answer takes ``gap * total_bytes`` seconds (20 s by default)."""
     drip = Drip("")
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def respond(h: BaseHTTPRequestHandler) -> None:
+        _body(h)
+        drip.requests += 1
+        body = b'{"data": {"plaintext": "' + b"A" * (total_bytes - 27) + b'"}}'
+        if in_headers:
+            head = b"HTTP/1.1 200 OK\r\nX-Pad: " + b"p" * total_bytes + b"\r\n"
+            tail = b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+            slow, fast = head, tail
+        else:
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+            h.wfile.write(head)
+            h.wfile.flush()
+            slow, fast = body, b""
+        try:
+            for i in range(len(slow)):
+                if drip.stop.is_set():
+                    return
+                if i == len(slow) - 1 and not fast:
+                    drip.completed = True
+                h.wfile.write(slow[i:i + 1])
+                h.wfile.flush()
+                time.sleep(gap)
+            drip.completed = True
+            h.wfile.write(fast)
+            h.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+            return
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def _handle(self) -> None:
-            _body(self)
-            drip.requests += 1
-            body = b'{"data": {"plaintext": "' + b"A" * (total_bytes - 27) + b'"}}'
-            if in_headers:
-                head = b"HTTP/1.1 200 OK\r\nX-Pad: " + b"p" * total_bytes + b"\r\n"
-                tail = b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
-                slow, fast = head, tail
-            else:
-                head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
-                self.wfile.write(head)
-                self.wfile.flush()
-                slow, fast = body, b""
-            try:
-                for i in range(len(slow)):
-                    if drip.stop.is_set():
-                        return
-                    if i == len(slow) - 1 and not fast:
-                        drip.completed = True
-                    self.wfile.write(slow[i:i + 1])
-                    self.wfile.flush()
-                    time.sleep(gap)
-                drip.completed = True
-                self.wfile.write(fast)
-                self.wfile.flush()
-            except (BrokenPipeError, ConnectionResetError, socket.timeout):
-                return
-
-        do_GET = do_POST = do_PUT = _handle
-
-    server, drip.url = _serve(Handler)
-    try:
+    with _serving(respond, on_stop=drip.stop.set) as drip.url:
         yield drip
-    finally:
-        drip.stop.set()
-        server.shutdown()
-        server.server_close()
