@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 import sealio
 from sealio.arrow import parquet_crypto_factory, unwrap_locally, wrap_locally
-from sealio.arrow._pme import _keyring_versions
+from sealio.parquet.kms import _keyring_versions
 from sealio.kms import KmsRef
 
 TABLE = pa.table({"secret": [1, 2, 3], "public": ["a", "b", "c"]})
@@ -145,5 +145,42 @@ def test_configuration_string_and_pickling(keyring: sealio.LocalKeyring, tmp_pat
     assert _read(path, parquet_crypto_factory(ref)).equals(TABLE)
     assert _read(path, parquet_crypto_factory(sealio.KeyManager(keyring))).equals(TABLE)
     with pytest.raises(TypeError):
-        from sealio.arrow._pme import ParquetLocalWrap
+        from sealio.parquet import ParquetLocalWrap
         pickle.dumps(ParquetLocalWrap(keyring))
+
+
+def test_files_from_the_retired_keyring_adapter_still_read(keyring: sealio.LocalKeyring, tmp_path: Path) -> None:
+    """``sealio.keys.pyarrow_kms_client`` (retired) stored the keyring's own
+    versioned wrap, which parquet-java cannot read; those files still open
+    through the one adapter (migrate on read), and new files use the local
+    wrap."""
+
+    class RetiredAdapter(pe.KmsClient):  # what the old adapter did: delegate to the keyring
+        def __init__(self) -> None:
+            super().__init__()
+
+        def wrap_key(self, key_bytes: bytes, master_key_identifier: str) -> str:
+            return keyring.wrap_key(key_bytes, master_key_identifier)
+
+        def unwrap_key(self, wrapped_key: str, master_key_identifier: str) -> bytes:
+            return keyring.unwrap_key(wrapped_key, master_key_identifier)
+
+    old = tmp_path / "old.parquet"
+    _write(old, pe.CryptoFactory(lambda _c: RetiredAdapter()), double_wrapping=False)
+    assert all(str(m["wrappedDEK"]).startswith(keyring.WRAP_PREFIX + ":") for m in _key_materials(old))
+    assert _read(old, parquet_crypto_factory(keyring)).equals(TABLE)
+    keyring.rotate("footer")
+    keyring.rotate("col")
+    assert _read(old, parquet_crypto_factory(keyring)).equals(TABLE)
+
+    tampered = tmp_path / "tampered.parquet"
+    data = old.read_bytes()
+    material = _key_materials(old)[0]["wrappedDEK"]
+    wrapped = str(material).rsplit(":", 1)
+    raw = bytearray(base64.b64decode(wrapped[1]))
+    raw[-1] ^= 1
+    forged = f"{wrapped[0]}:{base64.b64encode(bytes(raw)).decode()}"
+    assert len(forged) == len(str(material))
+    tampered.write_bytes(data.replace(str(material).encode(), forged.encode()))
+    with pytest.raises((sealio.IntegrityError, OSError), match="authenticate"):
+        _read(tampered, parquet_crypto_factory(keyring))

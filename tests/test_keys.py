@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 import sealio
+from sealio.parquet import parquet_crypto_factory
 from sealio.format import header as H
-from sealio.keys import KeyManager, key_manager, pyarrow_kms_client_factory
+from sealio.keys import KeyManager, key_manager
 
 
 class CountingKms:
@@ -319,7 +320,7 @@ def test_local_keyring_works_with_pyarrow_modular_encryption(keyring: sealio.Loc
     pe = pytest.importorskip("pyarrow.parquet.encryption")
     keyring.generate("col")
     assert isinstance(keyring, sealio.KmsClient)
-    factory = pe.CryptoFactory(pyarrow_kms_client_factory(keyring))
+    factory = parquet_crypto_factory(keyring)
     config = pe.EncryptionConfiguration(footer_key="main", column_keys={"col": ["secret"]},
                                         double_wrapping=True)
     conn = pe.KmsConnectionConfig()

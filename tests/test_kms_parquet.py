@@ -13,7 +13,7 @@ pe = pytest.importorskip("pyarrow.parquet.encryption")
 pytest.importorskip("hvac")
 pytest.importorskip("boto3")
 
-from sealio.keys import pyarrow_kms_client_factory  # noqa: E402
+from sealio.parquet import parquet_crypto_factory  # noqa: E402
 from sealio.kms import KmsRef, RetryPolicy  # noqa: E402
 from sealio.kms.aws import AwsKms  # noqa: E402
 from sealio.kms.vault import VaultTransit  # noqa: E402
@@ -25,7 +25,7 @@ FAST = RetryPolicy(timeout=3.0, retries=1, backoff=0.05)
 
 def _roundtrip(kms, footer_key: str, column_key: str, path) -> None:
     table = pa.table({"id": list(range(1000)), "secret": [f"s{i}" for i in range(1000)]})
-    factory = pe.CryptoFactory(pyarrow_kms_client_factory(kms))
+    factory = parquet_crypto_factory(kms)
     config = pe.KmsConnectionConfig()
     enc = pe.EncryptionConfiguration(footer_key=footer_key, column_keys={column_key: ["secret"]},
                                      cache_lifetime=datetime.timedelta(minutes=5))

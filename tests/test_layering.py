@@ -27,7 +27,7 @@ LAYERS: dict[str, int] = {
     "sealio.io": 4,
     "sealio.streams": 4,
     "sealio.fs": 5,
-    "sealio.arrow": 5,
+    "sealio.arrow": 6,
     "sealio.fsspec_fs": 5,
     "sealio.parquet": 6,
     "sealio.bigdl": 6,

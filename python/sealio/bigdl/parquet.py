@@ -10,18 +10,14 @@ unwrapped by a BigDL key source. pyarrow's own PME reader does the rest.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from sealio.bigdl.dataset import part_files, read_meta
 from sealio.bigdl.keys import DataKey, KeySource
 from sealio.errors import FormatError, IntegrityError
+from sealio.parquet import unwrap_locally, wrap_locally
 
 FOOTER_KEY_ID, COLUMN_KEY_ID = "footerKey", "key1"
 
@@ -41,17 +37,13 @@ def _kms_client(keys: dict[str, bytes]) -> Any:
         """parquet-mr's InMemoryKMS wrapping with BigDL's two master keys."""
 
         def wrap_key(self, key_bytes: bytes, master_key_identifier: str) -> str:
-            nonce = os.urandom(12)
-            ct = AESGCM(_master(keys, master_key_identifier)).encrypt(
-                nonce, key_bytes, master_key_identifier.encode())
-            return base64.b64encode(nonce + ct).decode()
+            return wrap_locally(_master(keys, master_key_identifier), key_bytes, master_key_identifier)
 
         def unwrap_key(self, wrapped_key: str, master_key_identifier: str) -> bytes:
             try:
-                raw = base64.b64decode(wrapped_key, validate=True)
-                return AESGCM(_master(keys, master_key_identifier)).decrypt(
-                    raw[:12], raw[12:], master_key_identifier.encode())
-            except (binascii.Error, ValueError, InvalidTag):
+                return unwrap_locally(_master(keys, master_key_identifier), wrapped_key,
+                                      master_key_identifier)
+            except IntegrityError:
                 raise IntegrityError(f"BigDL Parquet key under {master_key_identifier!r} did not "
                                      "authenticate (wrong data key or tampered footer)") from None
 

@@ -77,6 +77,9 @@ class LocalKeyring:
     :meth:`create` (or ``sealio keygen``); load with ``LocalKeyring(path)``.
     """
 
+    #: Every wrapped key this class returns starts with ``WRAP_PREFIX + ":"``.
+    WRAP_PREFIX = _WRAP_PREFIX
+
     def __init__(self, path: str | os.PathLike[str], passphrase: str | bytes | None = None) -> None:
         self._path = Path(path).expanduser()
         self._passphrase = passphrase.encode() if isinstance(passphrase, str) else passphrase

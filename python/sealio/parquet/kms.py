@@ -31,6 +31,8 @@ __all__ = ["ParquetLocalWrap", "parquet_crypto_factory", "parquet_kms_client", "
 
 NONCE_SIZE = 12
 TAG_SIZE = 16
+# The keyring's own wrap is "<prefix>:<version>:<base64>"; base64 has no ':'.
+_KEYRING_WRAP_PREFIX = f"{LocalKeyring.WRAP_PREFIX}:"
 
 
 def wrap_locally(master_key: bytes, key_bytes: bytes, master_key_identifier: str) -> str:
@@ -81,6 +83,10 @@ class ParquetLocalWrap:
                             master_key_identifier)
 
     def unwrap_key(self, wrapped_key: str, master_key_identifier: str) -> bytes:
+        if isinstance(wrapped_key, str) and wrapped_key.startswith(_KEYRING_WRAP_PREFIX):
+            # Written by the retired ``sealio.keys.pyarrow_kms_client`` adapter,
+            # which stored the keyring's own versioned wrap: still readable.
+            return self._keyring.unwrap_key(wrapped_key, master_key_identifier)
         versions = _keyring_versions(self._keyring, master_key_identifier)
         for master in versions:
             try:
