@@ -1,6 +1,7 @@
-"""The JVM side of Parquet Modular Encryption: build the Java KmsClient
-(``io/sealio/parquet/SealioKmsClient.java``) with ``javac`` against the
-jars inside pyspark, and the Spark conf that uses it.
+"""The JVM side of sealio: build the Java sources (the Parquet Modular
+Encryption KmsClient ``io/sealio/parquet/`` and the sealed Hadoop
+FileSystem ``io/sealio/hadoop/``) with ``javac`` against the jars inside
+pyspark into one jar, and the Spark conf for native PME.
 
 The Java source ships as package data (``sealio/_java/``, copied there by
 setup.py) or, in a source checkout, lives in ``java/``. The jar is cached in
@@ -77,7 +78,8 @@ def spark_jars_dir() -> Path:
 
 def kms_client_jar(source_dir: str | os.PathLike[str] | None = None,
                    build_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Compile the KmsClient once and return the path of its jar.
+    """Compile sealio's Java sources once (the KmsClient and the sealed
+    FileSystem, :mod:`sealio.spark.native_fs`) and return the path of their jar.
 
     ``source_dir`` overrides :func:`java_source_dir`, ``build_dir`` the
     cache (:func:`cache_dir` ``/ "java"``)."""
@@ -85,12 +87,16 @@ def kms_client_jar(source_dir: str | os.PathLike[str] | None = None,
     src = src_root / _SOURCE
     if not src.is_file():
         raise ConfigurationError(f"Java source {src} not found")
+    sources = sorted((src_root / "io" / "sealio").rglob("*.java"))
     jars = spark_jars_dir()
     import pyspark
 
-    digest = hashlib.sha256(src.read_bytes() + pyspark.__version__.encode()).hexdigest()[:16]
+    h = hashlib.sha256(pyspark.__version__.encode())
+    for f in sources:
+        h.update(str(f.relative_to(src_root)).encode() + b"\0" + f.read_bytes())
+    digest = h.hexdigest()[:16]
     out_dir = Path(build_dir) if build_dir else cache_dir() / "java"
-    jar = out_dir / digest / "sealio-parquet-kms.jar"
+    jar = out_dir / digest / "sealio-spark.jar"
     if jar.is_file():
         return jar
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -99,7 +105,8 @@ def kms_client_jar(source_dir: str | os.PathLike[str] | None = None,
         classes = work / "classes"
         classes.mkdir()
         cp = os.pathsep.join(str(p) for p in sorted(jars.glob("*.jar")))
-        _run([_java_tool("javac"), "--release", "11", "-nowarn", "-cp", cp, "-d", str(classes), str(src)])
+        _run([_java_tool("javac"), "--release", "11", "-nowarn", "-cp", cp, "-d", str(classes),
+              *(str(f) for f in sources)])
         _run([_java_tool("jar"), "--create", "--file", str(work / jar.name), "-C", str(classes), "."])
         jar.parent.mkdir(parents=True, exist_ok=True)
         os.replace(work / jar.name, jar)

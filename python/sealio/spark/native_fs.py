@@ -1,0 +1,126 @@
+"""Stock Spark on sealed files: the Java Hadoop FileSystem
+``io.sealio.hadoop.SealedFileSystem`` (``java/io/sealio/hadoop/``, in the
+jar :func:`sealio.spark.kms_client_jar` builds) and its optional JNI
+library over the C core (``csrc/jni/``), compiled here on first use.
+
+``spark.read.parquet("sealed:///data/t")`` then reads the sealed files
+under ``/data/t`` with Spark's own readers (column pruning, filter
+pushdown, splits), and ``df.write.csv("sealed:///out")`` writes sealed
+files through Spark's committers. docs/SPARK.md lists the conf keys.
+
+The library is cached like the jar (``$SEALIO_CACHE_DIR/jni/<hash>/``);
+it needs a C compiler, a JDK's ``include/`` and the C core's sources (a
+source checkout or an sdist); without them the filesystem decrypts with
+the JDK's AES-GCM (JCE) instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from sealio.errors import ConfigurationError
+from sealio.spark._jvm import _java_tool, _run, cache_dir
+
+__all__ = ["FS_CLASS", "SCHEME", "c_source_dir", "jni_library", "native_fs_conf", "sealed_url"]
+
+FS_CLASS = "io.sealio.hadoop.SealedFileSystem"
+SCHEME = "sealed"
+_GLUE = Path("jni") / "sealio_jni.c"
+
+
+def c_source_dir() -> Path | None:
+    """The C core's ``csrc/`` (with the JNI glue) of a source checkout or
+    sdist, found by the pyproject.toml next to it; None in a wheel."""
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "pyproject.toml").is_file() and (parent / "csrc" / _GLUE).is_file():
+            return parent / "csrc"
+    return None
+
+
+def _java_home() -> Path:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "include" / "jni.h").is_file():
+        return Path(home)
+    javac = Path(_java_tool("javac")).resolve()
+    home_dir = javac.parent.parent
+    if not (home_dir / "include" / "jni.h").is_file():
+        raise ConfigurationError(f"no jni.h under {home_dir}/include: set JAVA_HOME to a JDK")
+    return home_dir
+
+
+def jni_library(build_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Compile the JNI glue with the C core into one shared library once and
+    return its path (``build_dir`` overrides the cache directory).
+
+    Raises :class:`ConfigurationError` when the sources, a compiler
+    (``$CC``, else gcc/cc) or a JDK are missing, or compiling fails."""
+    src = c_source_dir()
+    if src is None:
+        raise ConfigurationError("the C core's sources are not installed (a wheel ships only the compiled "
+                                 "cffi module): the sealed filesystem uses JCE")
+    java_home = _java_home()
+    cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        raise ConfigurationError("no C compiler (set $CC): the sealed filesystem uses JCE")
+    files = sorted(src.glob("*.c")) + [src / _GLUE]
+    headers = sorted(src.glob("*.h")) + sorted((src / "include").glob("*.h"))
+    h = hashlib.sha256(str(java_home).encode())
+    for f in files + headers:
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    out_dir = Path(build_dir) if build_dir else cache_dir() / "jni"
+    lib = out_dir / h.hexdigest()[:16] / "libsealio_jni.so"
+    if lib.is_file():
+        return lib
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".cc-", dir=out_dir))
+    try:
+        # the cffi build's flags (csrc/ffi_build.py): kernels pick their ISA per function
+        _run([cc, "-O3", "-std=gnu11", "-fvisibility=hidden", "-pthread", "-shared", "-fPIC",
+              f"-I{java_home / 'include'}", f"-I{java_home / 'include' / 'linux'}",
+              f"-I{src / 'include'}", f"-I{src}", *(str(f) for f in files), "-o", str(work / lib.name)])
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(work / lib.name, lib)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return lib
+
+
+def native_fs_conf(keys: str, *, master_key: str | None = None, segment_size: int | None = None,
+                   jni: bool = True, jni_library_path: str | os.PathLike[str] | None = None,
+                   prefix: str = "spark.hadoop.") -> Mapping[str, str]:
+    """Spark conf for ``sealed://`` paths with keys from a sealio keyring
+    (``keys`` = ``local:///abs/keyring.json``: configuration, never a key).
+
+    Put :func:`sealio.spark.kms_client_jar` on the driver and executor
+    class path. ``jni``: decrypt through the C core (the library from
+    :func:`jni_library`, built now unless ``jni_library_path`` is given;
+    when it cannot be built the filesystem uses JCE); ``jni=False`` forces
+    JCE. ``prefix=""`` gives Hadoop keys for ``hadoopConfiguration()``."""
+    if not isinstance(keys, str) or not keys.startswith("local:///"):
+        raise ConfigurationError("the JVM side reads local keyrings: keys must be local:///abs/path/keyring.json")
+    conf = {f"{prefix}fs.{SCHEME}.impl": FS_CLASS, f"{prefix}fs.{SCHEME}.keys": keys,
+            f"{prefix}fs.{SCHEME}.jni.enabled": "true" if jni else "false"}
+    if master_key:
+        conf[f"{prefix}fs.{SCHEME}.master.key"] = master_key
+    if segment_size:
+        conf[f"{prefix}fs.{SCHEME}.segment.size"] = str(int(segment_size))
+    if jni:
+        path: str | None = str(jni_library_path) if jni_library_path else None
+        if path is None:
+            try:
+                path = str(jni_library())
+            except ConfigurationError:
+                path = None  # the filesystem falls back to JCE
+        if path:
+            conf[f"{prefix}fs.{SCHEME}.jni.library"] = path
+    return conf
+
+
+def sealed_url(path: str | os.PathLike[str]) -> str:
+    """``sealed:///abs/path`` for a local path."""
+    return f"{SCHEME}://{Path(path).resolve().as_posix()}"
