@@ -101,7 +101,10 @@ class SealedReader(io.RawIOBase):
         self._pos = 0
         self._final_start = (self._nseg - 1) * self._seg
         final = bytearray(self._size - self._final_start)
-        self._open_segments(self._nseg - 1, 1, memoryview(final), final=True)
+        try:
+            self._open_segments(self._nseg - 1, 1, memoryview(final), final=True)
+        except IntegrityError:
+            raise self._final_failure(len(final)) from None
         self._final = bytes(final)
         # sequential read-ahead state (guarded by self._lock)
         self._ra_max = max(1, READAHEAD_MAX // self._seg)
@@ -157,6 +160,26 @@ class SealedReader(io.RawIOBase):
                                      final=final, threads=1)
         with self._count_lock:
             self._decrypted += count
+
+    def _final_failure(self, length: int) -> IntegrityError:
+        """The error for a last segment that failed as the final one. If it
+        authenticates as a non-final segment, the file was cut at a segment
+        boundary: say truncated. Otherwise the two cannot be told apart.
+        The trial's plaintext is never kept (zeroed on success and failure)."""
+        index = self._nseg - 1
+        if length == self._seg:  # only a whole segment can be a non-final one
+            trial = bytearray(length)
+            try:
+                self._open_segments(index, 1, memoryview(trial))
+            except IntegrityError:
+                pass
+            else:
+                return IntegrityError(f"sealed file is truncated: it ends after segment {index}, "
+                                      "which is authentic but not the final segment")
+            finally:
+                trial[:] = bytes(length)
+        return IntegrityError(f"segment {index} (the last in the file) failed authentication: "
+                              "the file is truncated or was modified")
 
     def _full_segments(self, first: int, count: int, out: memoryview, parallel: bool) -> None:
         """Decrypt whole non-final segments into ``out``, in chunks, across
