@@ -4,7 +4,9 @@
 calls into the policy's (sizes, listings, reads, writes, copies); it wraps
 any pyarrow filesystem, or an fsspec one through ``FSSpecHandler``. Files on
 local disk are read through file descriptors and written by atomic rename;
-elsewhere through the base filesystem's own streams.
+elsewhere through the base filesystem's own streams. Every file object
+handed to Arrow is tracked by :mod:`sealio.fs.shutdown`, so the process
+exits only once Arrow's threads are out of Python (pyarrow #45214).
 :func:`EncryptedFileSystem` is the adapter over sealed files
 (re-exported as :mod:`sealio.arrow`).
 """
@@ -21,6 +23,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from sealio.errors import SealioError
+from sealio.fs import shutdown
 from sealio.fs.policy import SealedCodec, StoragePolicy
 from sealio.keys import KeyManager
 from sealio.io.pool import executor
@@ -84,9 +87,11 @@ class ArrowReadable:
     def __init__(self, reader: Any, on_close: Any = None) -> None:
         self.reader = reader
         self._on_close = on_close
+        shutdown.track(self)
 
     def read(self, nbytes: int | None = -1) -> bytes:
-        return self.reader.read(nbytes)
+        with shutdown.call():
+            return self.reader.read(nbytes)
 
     def seek(self, pos: int, whence: int = 0) -> int:
         return self.reader.seek(pos, whence)
@@ -105,6 +110,10 @@ class ArrowReadable:
         return self.reader.closed
 
     def read_buffer(self, nbytes: int | None = None) -> pa.Buffer:
+        with shutdown.call():
+            return self._read_buffer(nbytes)
+
+    def _read_buffer(self, nbytes: int | None) -> pa.Buffer:
         r = self.reader
         left = max(0, r.size - r.tell())
         n = left if nbytes is None or nbytes < 0 else min(nbytes, left)
@@ -115,6 +124,10 @@ class ArrowReadable:
     def close(self) -> None:
         if self.reader.closed:
             return
+        with shutdown.call(refuse=False):  # closing frees descriptors: allowed even at exit
+            self._close()
+
+    def _close(self) -> None:
         try:
             self.reader.close()  # closes the base file too
         finally:
@@ -148,7 +161,7 @@ class _SealedReadable(ArrowReadable):
         ahead[2].cancel()
         return None
 
-    def read_buffer(self, nbytes: int | None = None) -> pa.Buffer:
+    def _read_buffer(self, nbytes: int | None) -> pa.Buffer:
         r = self.reader
         pos = r.tell()
         if nbytes is None or nbytes < 0:
@@ -170,16 +183,14 @@ class _SealedReadable(ArrowReadable):
         self._last = (pos, nbytes)
         return buf
 
-    def close(self) -> None:
-        if self.reader.closed:
-            return
+    def _close(self) -> None:
         ahead, self._ahead = self._ahead, None
         if ahead is not None and not ahead[2].cancel():
             try:
                 ahead[2].result()
             except SealioError:
                 pass  # nobody asked for those bytes
-        super().close()
+        super()._close()
 
 
 class _ArrowWritable:
@@ -188,9 +199,11 @@ class _ArrowWritable:
 
     def __init__(self, writer: Any) -> None:
         self.writer = writer
+        shutdown.track(self)
 
     def write(self, data: Any) -> int:
-        return self.writer.write(data)
+        with shutdown.call():
+            return self.writer.write(data)
 
     def tell(self) -> int:
         return self.writer.tell()
@@ -206,7 +219,8 @@ class _ArrowWritable:
         return self.writer.closed
 
     def close(self) -> None:
-        self.writer.close()
+        with shutdown.call():  # after exit began: refused, so nothing half-written is published
+            self.writer.close()
 
     def abort(self) -> None:
         self.writer.abort()
@@ -274,11 +288,13 @@ class PolicyFileSystemHandler(pafs.FileSystemHandler):
         return self.base.normalize_path(path)
 
     def get_file_info(self, paths: list[str]) -> list[pafs.FileInfo]:
-        return [self._plain_info(i) for i in self.base.get_file_info(paths)]
+        with shutdown.call():
+            return [self._plain_info(i) for i in self.base.get_file_info(paths)]
 
     def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
-        return [self._plain_info(i) for i in self.base.get_file_info(selector)
-                if not self.policy.hidden(i.base_name, is_file=i.type == pafs.FileType.File, size=i.size)]
+        with shutdown.call():
+            return [self._plain_info(i) for i in self.base.get_file_info(selector)
+                    if not self.policy.hidden(i.base_name, is_file=i.type == pafs.FileType.File, size=i.size)]
 
     def create_dir(self, path: str, recursive: bool) -> None:
         self.policy.check_mutable()
@@ -320,6 +336,10 @@ class PolicyFileSystemHandler(pafs.FileSystemHandler):
         return self.open_input_file(path)
 
     def open_input_file(self, path: str) -> pa.NativeFile:
+        with shutdown.call():
+            return self._open_input_file(path)
+
+    def _open_input_file(self, path: str) -> pa.NativeFile:
         owned = None
         source: Any = self._local_path(path)
         if source is not None:
@@ -335,6 +355,10 @@ class PolicyFileSystemHandler(pafs.FileSystemHandler):
         return pa.PythonFile(readable, mode="r")
 
     def open_output_stream(self, path: str, metadata: Any) -> pa.NativeFile:
+        with shutdown.call():
+            return self._open_output_stream(path, metadata)
+
+    def _open_output_stream(self, path: str, metadata: Any) -> pa.NativeFile:
         self.policy.check_can_write()
         target: Any = self._local_path(path)
         if target is not None:

@@ -4,6 +4,11 @@ Readers split large reads across it and fill read-ahead windows on it;
 anything else that wants background work in sealio uses :func:`executor`
 rather than starting a pool of its own. Its size is :func:`default_threads`
 (``$SEALIO_THREADS`` or the CPU count), fixed when it is first used.
+
+Once the interpreter exits (``concurrent.futures`` refuses new work then,
+and :func:`shutdown` has stopped the pool) a submitted task runs in the
+caller's thread, so a read that Arrow still makes at exit completes
+instead of failing on "cannot schedule new futures".
 """
 
 from __future__ import annotations
@@ -11,12 +16,12 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable
 
 from sealio.errors import ConfigurationError
 
-__all__ = ["MAX_THREADS", "default_threads", "executor", "threads_arg"]
+__all__ = ["MAX_THREADS", "default_threads", "executor", "shutdown", "threads_arg"]
 
 MAX_THREADS = 1024  # bound on ``threads=``: the C core takes an int, pools stay sane
 
@@ -50,14 +55,43 @@ def _cpus() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-_pool: ThreadPoolExecutor | None = None
+class _Pool(ThreadPoolExecutor):
+    """The pool; after shutdown (its own or the interpreter's) it runs
+    tasks inline rather than refusing them."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        try:
+            return super().submit(fn, *args, **kwargs)
+        except RuntimeError:  # "cannot schedule new futures after (interpreter) shutdown"
+            done: Future[Any] = Future()
+            try:
+                done.set_result(fn(*args, **kwargs))
+            except BaseException as e:  # noqa: BLE001 - delivered through the future, as the pool would
+                done.set_exception(e)
+            return done
+
+
+_pool: _Pool | None = None
 _pool_lock = threading.Lock()
+_stopped = False
 
 
 def executor() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=max(2, default_threads()),
-                                       thread_name_prefix="sealio")
+            _pool = _Pool(max_workers=max(2, default_threads()), thread_name_prefix="sealio")
+            if _stopped:
+                _pool.shutdown(wait=False)  # inline from now on
         return _pool
+
+
+def shutdown() -> None:
+    """Stop the pool at interpreter exit: queued and running tasks finish
+    (a reader may wait on them), later submissions run inline."""
+    global _stopped
+    with _pool_lock:
+        _stopped = True
+        pool = _pool
+    if pool is not None:
+        pool.shutdown(wait=True)
