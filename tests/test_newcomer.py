@@ -5,13 +5,17 @@ or the public API."""
 from __future__ import annotations
 
 import io
+import json
 import os
+import uuid
 from pathlib import Path
 
 import pytest
 
 import sealio
 from sealio.cli import main
+from servers.moto import REGION, moto  # noqa: F401 - session fixture
+from servers.openbao import openbao  # noqa: F401 - session fixture
 
 SEG = 4096
 
@@ -60,3 +64,104 @@ def test_a_flipped_bit_in_a_whole_last_segment_is_not_called_truncated(ring: sea
     data[-20] ^= 1
     with pytest.raises(sealio.IntegrityError, match="truncated or was modified"):
         sealio.open(io.BytesIO(bytes(data)), "rb", keys=ring)
+
+
+# ------------------------------------------------------------ inspect: which key version
+
+
+def _inspect(capsys: pytest.CaptureFixture[str], path: Path) -> str:
+    capsys.readouterr()
+    assert main(["inspect", str(path)]) == 0
+    return capsys.readouterr().out
+
+
+def test_inspect_shows_the_keyring_version_a_rewrap_moved_to(ring: sealio.LocalKeyring, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "p.txt").write_bytes(b"hello")
+    sealed = tmp_path / "p.sealed"
+    assert main(["encrypt", "-q", "--keyring", str(ring.path), "--master-key", "k",
+                 str(tmp_path / "p.txt"), str(sealed)]) == 0
+    assert "master key       version 1 (local keyring)" in _inspect(capsys, sealed)
+    assert main(["keygen", "-q", "--keyring", str(ring.path), "--rotate", "k"]) == 0
+    assert main(["rewrap", "--keyring", str(ring.path), str(sealed)]) == 0
+    assert "re-wrapped under 'k', version 2 (local keyring)" in capsys.readouterr().out
+    assert "master key       version 2 (local keyring)" in _inspect(capsys, sealed)
+    assert main(["inspect", "--json", str(sealed)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["master_key_version"] == 2 and doc["kms"] == "local keyring"
+
+
+def test_inspect_shows_the_vault_version(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    pytest.importorskip("hvac")
+    from sealio.kms import KmsRef
+
+    bao = request.getfixturevalue("openbao")
+    monkeypatch.setenv("VAULT_TOKEN", bao.token)
+    KmsRef.forget()
+    key = bao.new_key(f"nc-{uuid.uuid4().hex[:8]}")
+    uri = f"vault+{bao.url}/transit/keys/{key}"
+    (tmp_path / "p.txt").write_bytes(b"hello")
+    sealed = tmp_path / "p.sealed"
+    assert main(["encrypt", "-q", "--kms", uri, str(tmp_path / "p.txt"), str(sealed)]) == 0
+    assert "version 1 (Vault Transit)" in _inspect(capsys, sealed)
+    bao.client().secrets.transit.rotate_key(key)
+    assert main(["rewrap", "-q", "--kms", uri, str(sealed)]) == 0
+    assert "version 2 (Vault Transit)" in _inspect(capsys, sealed)
+
+
+def test_inspect_shows_the_aws_key_id(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    pytest.importorskip("boto3")
+    from sealio.kms import KmsRef
+
+    aws = request.getfixturevalue("moto")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    KmsRef.forget()
+    alias = f"alias/nc-{uuid.uuid4().hex[:8]}"
+    key_id = aws.new_key(alias)
+    (tmp_path / "p.txt").write_bytes(b"hello")
+    sealed = tmp_path / "p.sealed"
+    assert main(["encrypt", "-q", "--kms", f"aws-kms://{alias}?region={REGION}&endpoint={aws.url}",
+                 str(tmp_path / "p.txt"), str(sealed)]) == 0
+    assert f"KMS key {key_id} (AWS KMS)" in _inspect(capsys, sealed)
+
+
+def test_a_wrapped_key_of_another_client_is_described_as_unknown() -> None:
+    from sealio.kms import wrapped
+
+    assert wrapped.describe("sealio-lk1:3:AAAA") == {"kms": "local keyring", "master_key_version": 3}
+    assert wrapped.describe("vault:v12:AAAA") == {"kms": "Vault Transit", "master_key_version": 12}
+    assert wrapped.describe("vault:v0:AAAA") == {}  # Transit versions start at 1
+    assert wrapped.describe("my-hsm:v2:AAAA") == {}  # nothing is guessed
+
+
+# ------------------------------------------------------------ test servers clean up
+
+
+def _home_token() -> tuple[bool, float]:
+    token = Path.home() / ".vault-token"
+    return token.exists(), token.stat().st_mtime if token.exists() else 0.0
+
+
+def test_a_stopped_openbao_leaves_no_directory_and_no_token() -> None:
+    from servers.openbao import start_openbao
+
+    before = _home_token()
+    srv = start_openbao()
+    workdir = srv.server.workdir
+    assert workdir is not None and (workdir / ".vault-token").is_file()  # the dev server's token: in there
+    srv.server.stop()
+    assert not workdir.exists()
+    assert _home_token() == before  # never the user's ~/.vault-token
+
+
+def test_a_stopped_moto_leaves_no_directory() -> None:
+    from servers.moto import start_moto
+
+    srv = start_moto()
+    workdir = srv.server.workdir
+    assert workdir is not None and workdir.is_dir()
+    srv.server.stop()
+    assert not workdir.exists()

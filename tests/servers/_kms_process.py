@@ -42,11 +42,13 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 
 class ServerProcess:
-    """A started server; ``stop()`` is idempotent."""
+    """A started server; ``stop()`` is idempotent and removes ``workdir``
+    (the server's own temporary directory: its log, data, a dev token)."""
 
     def __init__(self, argv: list[str], *, env: dict[str, str] | None, log: Path,
-                 ready: Callable[[], bool], deadline: float = 20.0, stop_timeout: float = 10.0) -> None:
-        self.argv, self.log_path, self.stop_timeout = argv, log, stop_timeout
+                 ready: Callable[[], bool], deadline: float = 20.0, stop_timeout: float = 10.0,
+                 workdir: Path | None = None) -> None:
+        self.argv, self.log_path, self.stop_timeout, self.workdir = argv, log, stop_timeout, workdir
         self._log = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      env=env, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
@@ -54,14 +56,15 @@ class ServerProcess:
         end = time.monotonic() + deadline
         while True:
             if self.proc.poll() is not None:
+                tail = self.log_tail()
                 self.stop()
-                raise RuntimeError(f"{argv[0]} exited with {self.proc.returncode} before it was ready:\n"
-                                   f"{self.log_tail()}")
+                raise RuntimeError(f"{argv[0]} exited with {self.proc.returncode} before it was ready:\n{tail}")
             if ready():
                 return
             if time.monotonic() > end:
+                tail = self.log_tail()
                 self.stop()
-                raise RuntimeError(f"{argv[0]} was not ready within {deadline:g}s:\n{self.log_tail()}")
+                raise RuntimeError(f"{argv[0]} was not ready within {deadline:g}s:\n{tail}")
             time.sleep(0.05)
 
     @property
@@ -84,3 +87,5 @@ class ServerProcess:
                 self.proc.wait(5)
         if not self._log.closed:
             self._log.close()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)

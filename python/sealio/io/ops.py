@@ -18,6 +18,7 @@ from sealio.io.sources import source_for
 from sealio.io.text import TextWriter
 from sealio.io.writer import SealedWriter
 from sealio.keys import key_manager
+from sealio.kms import wrapped
 
 __all__ = ["copy_stream", "inspect", "is_sealed", "open", "rewrap"]
 
@@ -143,6 +144,7 @@ def inspect(file: str | os.PathLike[str] | IO[bytes]) -> dict[str, Any]:
         "header_size": H.HEADER_SIZE,
         "file_size": file_size,
         "master_key_id": header.master_key_id,
+        **wrapped.describe(header.wrapped_kek),  # the master key's version (or KMS key id)
         "kek_id": header.kek_id.hex(),
         "wrapped_kek_length": len(header.wrapped_kek),
     }
