@@ -165,3 +165,77 @@ def test_a_stopped_moto_leaves_no_directory() -> None:
     assert workdir is not None and workdir.is_dir()
     srv.server.stop()
     assert not workdir.exists()
+
+
+# ------------------------------------------------------------ command-line edges
+
+
+def test_keygen_keyring_naming_a_directory_is_a_usage_error(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "kd").mkdir()
+    for arg in (tmp_path / "kd", f"{tmp_path / 'kd'}/", f"{tmp_path / 'new'}/"):
+        assert main(["keygen", "--keyring", str(arg), "k"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "names a directory" in err and "keyring.json" in err
+    assert not (tmp_path / "new").exists()  # `DIR/` never becomes a file named DIR
+
+
+def _tree(ring: sealio.LocalKeyring, tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    for rel in ("x/y/a.csv", "x/b.csv", "c.csv"):
+        (data / rel).parent.mkdir(parents=True, exist_ok=True)
+        (data / rel).write_text(f"{rel}\n" * 100)
+    assert main(["encrypt", "-q", "--keyring", str(ring.path), "--master-key", "k",
+                 str(data), str(tmp_path / "sealed")]) == 0
+    return tmp_path / "sealed"
+
+
+def _flip(path: Path) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[-5] ^= 1
+    path.write_bytes(raw)
+
+
+def test_a_failed_tree_decrypt_leaves_no_empty_directories(ring: sealio.LocalKeyring, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    sealed = _tree(ring, tmp_path)
+    _flip(sealed / "x" / "y" / "a.csv")
+    out = tmp_path / "restored"
+    assert main(["decrypt", "-q", "--keyring", str(ring.path), str(sealed), str(out)]) == 1
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == ["c.csv", "x", "x/b.csv"]
+    for rel in ("x/b.csv", "c.csv"):
+        _flip(sealed / rel)
+    out2 = tmp_path / "a" / "b" / "restored"  # DST and two parents made by this run: all taken back
+    assert main(["decrypt", "-q", "--keyring", str(ring.path), str(sealed), str(out2)]) == 1
+    assert not (tmp_path / "a").exists()
+    existing = tmp_path / "mine"
+    existing.mkdir()
+    assert main(["decrypt", "-q", "--keyring", str(ring.path), str(sealed), str(existing)]) == 1
+    assert existing.is_dir() and not any(existing.iterdir())  # the user's own directory stays
+    assert main(["decrypt", "-q", "--keyring", str(ring.path), str(sealed / "c.csv"),
+                 str(tmp_path / "d" / "c.csv")]) == 1  # a single file too
+    assert not (tmp_path / "d").exists()
+
+
+class _Terminal(io.StringIO):
+    """stdout and stderr of one terminal: both land in one buffer."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_verify_results_are_on_their_own_line_not_the_progress_bar(
+        ring: sealio.LocalKeyring, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sealed = _tree(ring, tmp_path)
+    _flip(sealed / "c.csv")
+    term = _Terminal()
+    monkeypatch.setattr("sys.stdout", term)
+    monkeypatch.setattr("sys.stderr", term)
+    assert main(["verify", "--keyring", str(ring.path), str(sealed)]) == 1
+    text = term.getvalue()
+    assert "\r" in text  # a progress bar was drawn
+    lines = [line.rsplit("\r", 1)[-1].replace("\x1b[K", "") for line in text.split("\n") if line]
+    assert any(line.endswith("segments authenticated)") for line in lines)
+    for line in lines:  # each result, error and the summary starts its own line
+        assert line.startswith((str(sealed), "sealio: ", "verified ")), repr(line)
+    assert lines[-1] == "verified 2 of 3 file(s)"

@@ -59,18 +59,21 @@ def disable_core_dumps() -> bool:
 
 
 class Progress:
-    """A one-line stderr progress indicator (only on a terminal, ~10 Hz)."""
+    """A one-line stderr progress indicator (only on a terminal, at most
+    ~10 Hz). Call :meth:`finish` before printing anything else, so that no
+    result or error lands on the bar's line."""
 
     def __init__(self, label: str, total: int, enabled: bool, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.enabled = enabled and self.stream.isatty()
         self.label, self.total, self.done = label, total, 0
-        self.start = self.last = time.monotonic()
+        self.start = time.monotonic()
+        self.last: float | None = None  # when the bar was last drawn (None: not yet)
 
     def __call__(self, n: int) -> None:
         self.done += n
         now = time.monotonic()
-        if self.enabled and now - self.last >= 0.1:
+        if self.enabled and (self.last is None or now - self.last >= 0.1):
             self.last = now
             pct = f"{100 * self.done / self.total:5.1f}%" if self.total else ""
             rate = self.done / max(now - self.start, 1e-9)
@@ -79,9 +82,11 @@ class Progress:
             self.stream.flush()
 
     def finish(self) -> None:
-        if self.enabled and self.last != self.start:
+        """Clear the bar's line (once; later calls do nothing)."""
+        if self.enabled and self.last is not None:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+        self.enabled = False
 
 
 def human(n: float) -> str:
@@ -180,7 +185,16 @@ def read_secret(path: str, option: str) -> str:
 
 
 def keyring_path(args: argparse.Namespace) -> Path:
-    return Path(args.keyring).expanduser() if args.keyring else default_keyring_path()
+    """``--keyring`` (a file; a directory is a usage error, even one that does
+    not exist yet: ``DIR/`` would otherwise create a file named DIR), else
+    the default keyring."""
+    if not args.keyring:
+        return default_keyring_path()
+    path = Path(args.keyring).expanduser()
+    if args.keyring.endswith(("/", os.sep)) or path.is_dir():
+        raise UsageError(f"--keyring {args.keyring} names a directory; name the keyring file in it, "
+                         f"e.g. --keyring {path / 'keyring.json'}")
+    return path
 
 
 def load_keyring(args: argparse.Namespace) -> LocalKeyring:

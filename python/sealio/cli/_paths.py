@@ -62,11 +62,43 @@ def open_in_tree(path: Path, top: Path, follow_symlinks: bool) -> io.FileIO:
     return open_source_file(path, follow_symlinks=follow_symlinks or path == top)
 
 
-def prepare_parent(root: Path, out: Path, follow_symlinks: bool = False) -> None:
+def make_dirs(path: Path, created: list[Path] | None = None) -> None:
+    """``mkdir -p path``, appending each directory it made to ``created``
+    (outermost first), so that a failed run can take them back
+    (:func:`remove_empty`)."""
+    missing = []
+    d = path
+    while not os.path.lexists(d) and d != d.parent:
+        missing.append(d)
+        d = d.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            continue
+        if created is not None:
+            created.append(d)
+    if not path.is_dir():
+        raise OSError(errno.ENOTDIR, "not a directory", str(path))
+
+
+def remove_empty(created: list[Path]) -> None:
+    """Remove the directories of ``created`` that are still empty, deepest
+    first: a run whose files all failed leaves no empty tree behind."""
+    for d in sorted(created, key=lambda p: len(p.parts), reverse=True):
+        try:
+            os.rmdir(d)
+        except OSError:  # not empty (or gone): keep it
+            pass
+
+
+def prepare_parent(root: Path, out: Path, follow_symlinks: bool = False,
+                   created: list[Path] | None = None) -> None:
     """Create the directories from ``root`` (followed: named by the user) down
     to ``out``'s parent, refusing any that is a symbolic link unless
-    ``follow_symlinks``: output never lands outside DST through a planted link."""
-    root.mkdir(parents=True, exist_ok=True)
+    ``follow_symlinks``: output never lands outside DST through a planted link.
+    Directories made are appended to ``created``."""
+    make_dirs(root, created)
     d = root
     for part in out.relative_to(root).parts[:-1]:
         d = d / part
@@ -75,6 +107,8 @@ def prepare_parent(root: Path, out: Path, follow_symlinks: bool = False) -> None
         except FileNotFoundError:
             try:
                 os.mkdir(d)
+                if created is not None:
+                    created.append(d)
             except FileExistsError:
                 pass
             st = os.lstat(d)

@@ -28,7 +28,7 @@ from sealio.cli._common import (
     report,
     say,
 )
-from sealio.cli._paths import open_in_tree, prepare_parent, walk_files
+from sealio.cli._paths import make_dirs, open_in_tree, prepare_parent, remove_empty, walk_files
 from sealio.errors import ConfigurationError, SealioError
 from sealio.format.header import segment_size_log2
 from sealio.io import ops
@@ -141,25 +141,38 @@ def _transform(args: argparse.Namespace, one: Callable[[Path, Path, str, Progres
         raise UsageError(f"{existing[0]} exists (use --force to overwrite)")
     tree = src.is_dir()
     failures, total = 0, 0
-    for s, d, rel in pairs:
-        size = 0
-        prog = Progress(f"{verb} {rel}", size, False)
-        try:
-            if tree:
-                prepare_parent(dst, d, follow)
-            else:
-                d.parent.mkdir(parents=True, exist_ok=True)
-            size = s.stat().st_size
-            prog = Progress(f"{verb} {rel}", size, not args.quiet)
-            one(s, d, rel, prog)
+    created: list[Path] = []  # directories this run made: the empty ones go at the end
+    try:
+        for s, d, rel in pairs:
+            failed, size = _transform_one(args, one, verb, tree, follow, s, d, rel, created)
+            failures += failed
             total += size
-        except (SealioError, OSError) as e:
-            failures += 1
-            report(s, e)
-        finally:
-            prog.finish()
+    finally:
+        remove_empty(created)
     say(args, f"{verb}ed {len(pairs) - failures} of {len(pairs)} file(s) ({human(total)} read)")
     return EXIT_FAIL if failures else EXIT_OK
+
+
+def _transform_one(args: argparse.Namespace, one: Callable[[Path, Path, str, Progress], None], verb: str,
+                   tree: bool, follow: bool, s: Path, d: Path, rel: str, created: list[Path]) -> tuple[int, int]:
+    """(1 if it failed else 0, bytes read) for one file of a transform."""
+    size = 0
+    prog = Progress(f"{verb} {rel}", size, False)
+    try:
+        if tree:
+            prepare_parent(Path(args.dst), d, follow, created)
+        else:
+            make_dirs(d.parent, created)
+        size = s.stat().st_size
+        prog = Progress(f"{verb} {rel}", size, not args.quiet)
+        one(s, d, rel, prog)
+        return 0, size
+    except (SealioError, OSError) as e:
+        prog.finish()
+        report(s, e)
+        return 1, 0
+    finally:
+        prog.finish()
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -224,9 +237,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
                                      require_commitment=args.require_commitment) as r:
                     while n := r.readinto(buf):
                         prog(n)
-                    say(args, f"{f}: OK ({r.size} bytes, {r.segment_count} segments authenticated)")
+                    size, nseg = r.size, r.segment_count
+                prog.finish()  # the result goes on a line of its own, not the bar's
+                say(args, f"{f}: OK ({size} bytes, {nseg} segments authenticated)")
             except (SealioError, OSError) as e:
                 failures += 1
+                prog.finish()
                 report(f, e)
             finally:
                 prog.finish()
