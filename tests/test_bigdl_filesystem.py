@@ -299,7 +299,7 @@ def test_headers_without_a_key_take_it_from_meta(tmp_path: Path) -> None:
     assert _rows(bigdl.open_dataset(str(d), keys=PlaintextPrimaryKey(PRIMARY)).to_table()) == sorted(rows)
     out = tmp_path / "plain"
     assert main(["bigdl", "decrypt", "-q", "--primary-key-plaintext", PRIMARY, str(d), str(out)]) == 0
-    assert (out / "part-00000.csv.cbc").read_bytes() == _csv(rows)
+    assert (out / "part-00000.csv").read_bytes() == _csv(rows)  # plaintext names drop .cbc
 
 
 def test_native_files_written_under_a_kms(tmp_path: Path) -> None:
@@ -323,7 +323,7 @@ def test_native_files_written_under_a_kms(tmp_path: Path) -> None:
     out = tmp_path / "plain"
     assert main(["bigdl", "decrypt", "-q", "--format", "native", "--simple-app-id", app_id, "--simple-api-key", "api",
                  "--primary-key-path", str(tmp_path / "primaryKey"), str(d), str(out)]) == 0
-    assert (out / "part-00000.csv.cbc").read_bytes() == _csv(rows)
+    assert (out / "part-00000.csv").read_bytes() == _csv(rows)  # plaintext names drop .cbc
 
 
 def test_fsspec_never_serialises_a_primary_key_or_data_key() -> None:

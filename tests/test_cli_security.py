@@ -333,7 +333,7 @@ def test_cli_hostile_meta_no_traceback(tmp_path: Path, text: str) -> None:
     assert done.returncode == 1 and len(err.strip().splitlines()) == 1 and "FormatError" in err
     done = sealio_cli("bigdl", "decrypt", "-q", d, tmp_path / "out", env=_env(SEALIO_BIGDL_PRIMARY_KEY=PRIMARY))
     _no_traceback(done)
-    assert done.returncode == 0 and (tmp_path / "out" / "part-00000.csv.cbc").read_bytes() == b"a\n1\n"
+    assert done.returncode == 0 and (tmp_path / "out" / "part-00000.csv").read_bytes() == b"a\n1\n"
 
 
 @pytest.mark.parametrize("doc", ['{"keys": []}', '{"version": 1e400, "keys": {}}', "5", DEEP,

@@ -149,6 +149,14 @@ class CbcFile(io.RawIOBase):
             self.close()
             raise
 
+    @classmethod
+    def empty(cls, f: IO[bytes], owns: bool, what: str = "file") -> CbcFile:
+        """The reader of a 0-byte part: BigDL's Spark writer leaves an empty
+        partition as a 0-byte file in every format, and BigDL reads it as
+        empty. Only exactly 0 bytes qualify; every format refuses 1..N bytes
+        that are too short for its layout."""
+        return cls(f, owns, 0, 0, bytes(BLOCK), AesCbc(bytes(16)), mac_key=None, tag=None, what=what)
+
     # -- opening
 
     def _authenticate(self, mac_key: bytes, tag: bytes, macs: tuple[str, ...],

@@ -22,19 +22,18 @@ from __future__ import annotations
 import hmac
 import io
 import os
-import secrets
 import struct
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from hashlib import sha256
 from typing import IO, Any
 
-from sealio.bigdl._cbcfile import CbcFile, opened, read_exact
+from sealio.bigdl._cbcfile import CbcFile, opened
+from sealio.bigdl._cbcwrite import encrypt_streams
 from sealio.bigdl.keys import DataKey, KeySource
 from sealio.errors import FormatError, IntegrityError
-from sealio.hazmat import AesCbc, aes_cbc_encrypt_many, aes_cbc_encrypt_many_into
-from sealio.io.atomic import AtomicFileSink
+from sealio.hazmat import AesCbc, aes_cbc_encrypt_many
 
 HEADER_SIZE = 400
 IV_SIZE = 16
@@ -218,77 +217,17 @@ class CommonWriter(io.RawIOBase):
 # ------------------------------------------------------------ many streams
 
 
-@dataclass
-class _Part:
-    src: IO[bytes]
-    left: int
-    sink: AtomicFileSink
-    iv: bytes
-    mac: Any
-    inbuf: bytearray = field(default_factory=bytearray)
-    outbuf: bytearray = field(default_factory=bytearray)
-
-
-def _source_shrank() -> OSError:
-    return OSError("a source file shrank while it was being encrypted")
-
-
 def encrypt_parts(jobs: Sequence[tuple[IO[bytes], int, str | os.PathLike[str]]], keys: KeySource, *,
                   chunk: int = PART_CHUNK, width: int = WIDTH,
                   progress: Callable[[int], None] | None = None) -> str:
     """Encrypt ``(source, size, destination)`` streams into common-format
     part files under one new data key (as one BigDL write call; fresh IV
     each), ``width`` chains at a time through the multi-buffer CBC kernel.
-    Each output appears atomically; a failing group publishes nothing.
-    Returns the encryptedDataKey text (for ``.meta``)."""
+    Each output appears atomically; a failing group publishes nothing; an
+    empty source gives a 0-byte file. Returns the encryptedDataKey text
+    (for ``.meta``)."""
     encrypted_key, key = keys.new_data_key()
     key.warn_if_weak("BigDL writer")
-    chunk = max(16, chunk - chunk % 16)
-    aes = AesCbc(key.aes_key(16))
-    for lo in range(0, len(jobs), width):
-        _encrypt_group(jobs[lo:lo + width], aes, key.hmac_key, encrypted_key, chunk, progress)
+    encrypt_streams(jobs, AesCbc(key.aes_key(16)), header=lambda iv: build_header(encrypted_key, iv),
+                    hmac_key=key.hmac_key, chunk=chunk, width=width, progress=progress)
     return encrypted_key
-
-
-def _encrypt_group(jobs: Sequence[tuple[IO[bytes], int, Any]], aes: AesCbc, hmac_key: bytes, edk: str,
-                   chunk: int, progress: Callable[[int], None] | None) -> None:
-    parts: list[_Part] = []
-    try:
-        for src, size, dst in jobs:
-            iv = secrets.token_bytes(16)
-            part = _Part(src, size, AtomicFileSink(dst), iv, hmac.new(hmac_key, digestmod=sha256))
-            parts.append(part)
-            if size:
-                part.sink.write(memoryview(build_header(edk, iv)))
-                part.inbuf = bytearray(min(size, chunk))
-                part.outbuf = bytearray(AesCbc.encrypted_size(min(size, chunk)))
-        active = [p for p in parts if p.left]
-        while active:
-            for final in (False, True):
-                group = [p for p in active if (p.left <= chunk) == final]
-                if not group:
-                    continue
-                views = []
-                for p in group:
-                    v = memoryview(p.inbuf)[:min(p.left, chunk)]
-                    read_exact(p.src, v, _source_shrank)
-                    views.append(v)
-                ns = aes_cbc_encrypt_many_into([(aes, p.iv, v) for p, v in zip(group, views)],
-                                               [p.outbuf for p in group], padding=final)
-                for p, v, n in zip(group, views, ns):
-                    ct = memoryview(p.outbuf)[:n]
-                    p.mac.update(ct)
-                    p.sink.write(ct)
-                    p.iv = bytes(ct[n - 16:n])
-                    p.left -= len(v)
-                    if final:
-                        p.sink.write(memoryview(p.mac.digest()))
-                    if progress is not None:
-                        progress(len(v))
-            active = [p for p in active if p.left]
-        for p in parts:
-            p.sink.publish()
-    except BaseException:
-        for p in parts:
-            p.sink.abort()
-        raise

@@ -22,14 +22,13 @@ import json
 import os
 import threading
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from sealio.bigdl.dataset import FORMATS, Opener
-from sealio.bigdl.keys import DataKey, DataKeyText, KeySource, PlaintextPrimaryKey, SimpleKms
+from sealio.bigdl.keys import DataKey, DataKeyText, KeySource, PlaintextPrimaryKey, SimpleKms, decode_primary_key
 from sealio.errors import ConfigurationError
 
-__all__ = ["EnvKeySource", "key_source", "load_key_file", "opener"]
+__all__ = ["EnvKeySource", "key_source", "load_key_file", "native_write_key", "opener"]
 
 ENV = {
     "primary_key_plaintext": "SEALIO_BIGDL_PRIMARY_KEY",
@@ -64,17 +63,33 @@ def key_source(*, primary_key_plaintext: str | None = None, simple_app_id: str |
         if not (o["ehsm_app_id"] and o["ehsm_api_key"] and o["primary_key_path"]):
             raise ConfigurationError("eHSM needs an app id, an api key and the primary key id file "
                                      "(--ehsm-app-id, --ehsm-api-key, --primary-key-path)")
-        key_id = Path(o["primary_key_path"]).read_text(encoding="utf-8").strip()
+        key_id = _read_setting_file(o["primary_key_path"], "the eHSM primary key id file").strip()
         return Ehsm(o["ehsm_url"], o["ehsm_app_id"], o["ehsm_api_key"], key_id)
     if o["simple_app_id"] or o["simple_api_key"]:
         if not (o["simple_app_id"] and o["simple_api_key"] and o["primary_key_path"]):
             raise ConfigurationError("SimpleKMS needs an app id, an api key and the primary key file "
                                      "(--simple-app-id, --simple-api-key, --primary-key-path)")
-        return SimpleKms.from_file(o["simple_app_id"], o["simple_api_key"], o["primary_key_path"])
+        return SimpleKms(o["simple_app_id"], o["simple_api_key"],
+                         _read_setting_file(o["primary_key_path"], "the SimpleKMS primary key file"))
     if o["primary_key_plaintext"]:
         return PlaintextPrimaryKey(o["primary_key_plaintext"])
     raise ConfigurationError("no BigDL key source: give a plaintext primary key, SimpleKMS or eHSM options "
                              f"(or set {ENV['primary_key_plaintext']})")
+
+
+def _read_setting_file(path: str | os.PathLike[str], what: str) -> str:
+    """A key file a setting names (primary key, key id, data key): one that
+    cannot be read is a :class:`ConfigurationError` naming the file, never
+    quoting it, like a missing keyring."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(_KEY_FILE_MAX + 1)
+        if len(raw) > _KEY_FILE_MAX:
+            raise ConfigurationError(f"{what} {os.fspath(path)} is larger than any key file")
+        return raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+        raise ConfigurationError(f"{what} {os.fspath(path)}: cannot read it ({why})") from None
 
 
 class EnvKeySource:
@@ -159,7 +174,7 @@ def opener(fmt: str, settings: Mapping[str, str | None] | None = None, *, verify
         if not path:
             raise ConfigurationError("legacy formats need the data-key file "
                                      f"(--data-key-file or ${ENV['data_key_path']})")
-        text = Path(path).read_text(encoding="utf-8").strip()
+        text = _read_setting_file(path, "the data-key file").strip()
         if not any(setting(k) for k in _KMS_NAMES):  # no KMS named: the file holds the data-key text itself
             return Opener(fmt, data_key=DataKeyText(text).decrypt_data_key(""), verify_mac=verify_mac)
         # BigDL 2.1/2.2 keep the *wrapped* data key there: unwrap it with the KMS (incomplete options fail)
@@ -167,6 +182,28 @@ def opener(fmt: str, settings: Mapping[str, str | None] | None = None, *, verify
         return Opener(fmt, data_key=source.decrypt_data_key(text), verify_mac=verify_mac)
     path = setting("data_key_path")  # the common format: for headers without a key, as --data-key-file
     if path and not meta_key:
-        meta_key = Path(path).read_text(encoding="utf-8").strip()
+        meta_key = _read_setting_file(path, "the data-key file").strip()
     return Opener(fmt, keys=key_source(**options, environ=env), verify_mac=verify_mac,  # type: ignore[arg-type]
                   meta_key=meta_key)
+
+
+def native_write_key(settings: Mapping[str, str | None] | None = None, *,
+                     environ: Mapping[str, str] | None = None) -> tuple[str, bytes]:
+    """(``.meta`` encryptedDataKey, AES key) for writing native-format parts,
+    as BigDL's writer chooses them and :func:`opener` reads them back: the
+    base64-decoded plaintext primary key with an empty ``.meta`` key, or,
+    under a KMS, a new data key whose base64 text is decoded into the AES key
+    (AES-256 for eHSM, AES-192 for SimpleKMS's 32 digits), wrapped in ``.meta``."""
+    env = os.environ if environ is None else environ
+    given = {k: v for k, v in (settings or {}).items() if v}
+    primary = given.get("primary_key_plaintext") or env.get(ENV["primary_key_plaintext"])
+    if primary:
+        return "", decode_primary_key(primary)
+    options = {k: given.get(k) for k in ENV if k != "data_key_path"}
+    encrypted, key = key_source(**options, environ=env).new_data_key()  # type: ignore[arg-type]
+    key.warn_if_weak("BigDL native writer")
+    try:
+        return encrypted, decode_primary_key(key.text)
+    except ConfigurationError:
+        raise ConfigurationError("this key source's data keys are not base64 AES keys, so BigDL's native "
+                                 "format cannot use them") from None

@@ -139,11 +139,17 @@ class Opener:
 
     def open_raw(self, file: str | os.PathLike[str] | IO[bytes], *, name: str | None = None) -> CbcFile:
         """A path or an open binary file (closed with the reader) as a raw
-        :class:`~sealio.bigdl._cbcfile.CbcFile`."""
+        :class:`~sealio.bigdl._cbcfile.CbcFile`. A 0-byte file is BigDL's
+        empty partition and reads as empty whatever the format, before any
+        key is resolved; a file of 1..N bytes too short for its format is
+        refused."""
         f, _ = open_source(file)
         if name is None:
             name = os.fspath(file) if isinstance(file, (str, os.PathLike)) else str(getattr(f, "name", "file"))
         try:
+            if f.seek(0, os.SEEK_END) == 0:  # an empty partition: empty in every format, no key needed
+                return CbcFile.empty(f, True, name)
+            f.seek(0)
             fmt = _detect(f, name) if self.fmt == "auto" else self.fmt
             if fmt == "common":
                 if self.keys is None:

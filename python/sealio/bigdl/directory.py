@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
-from sealio.errors import FormatError
+from sealio.errors import ConfigurationError, FormatError
 from sealio.io.atomic import AtomicFileSink
 from sealio.io.tree import walk_tree
 
-__all__ = ["META_MAX", "is_part", "parse_meta", "part_files", "read_meta", "write_meta"]
+__all__ = ["CBC_SUFFIX", "META_MAX", "is_part", "output_pairs", "parse_meta", "part_files", "plaintext_name",
+           "read_meta", "write_meta"]
 
 _SKIP_PREFIXES = (".", "_")
+CBC_SUFFIX = ".cbc"  # the extension of BigDL's CryptoCodec
 META_MAX = 64 << 10  # BigDL's .meta is one short JSON object; anything larger is not one
 
 
@@ -43,6 +46,37 @@ def part_files(path: str | os.PathLike[str]) -> list[Path]:
     if not p.is_dir():
         raise FileNotFoundError(f"{p}: no such file or directory")
     return sorted(f for f, rel in walk_tree(p, follow_symlinks=True, on_skip=_quiet) if is_part(rel))
+
+
+def plaintext_name(name: str) -> str:
+    """A part's name without BigDL's ``.cbc`` suffix: the name of its
+    plaintext, and of its sealed file (sealed files keep the plaintext's
+    name, as ``sealio encrypt`` writes them)."""
+    return name[:-len(CBC_SUFFIX)] if name.endswith(CBC_SUFFIX) and len(name) > len(CBC_SUFFIX) else name
+
+
+def output_pairs(src: str | os.PathLike[str], dst: str | os.PathLike[str],
+                 parts: Sequence[Path]) -> list[tuple[Path, Path]]:
+    """(part, output) for decrypting or migrating ``parts`` of ``src``: a
+    tree is mirrored under ``dst`` with ``.cbc`` dropped from each name; a
+    single file goes to ``dst``, or into it when ``dst`` is a directory.
+    Two parts that would land on one output (``a.csv`` and ``a.csv.cbc``)
+    are a :class:`ConfigurationError`, raised before anything is written."""
+    src_p, dst_p = Path(src), Path(dst)
+    pairs = []
+    for part in parts:
+        if src_p.is_dir():
+            rel = part.relative_to(src_p)
+            out = dst_p / rel.parent / plaintext_name(rel.name)
+        else:
+            out = dst_p / plaintext_name(part.name) if dst_p.is_dir() else dst_p
+        pairs.append((part, out))
+    seen: dict[Path, Path] = {}
+    for part, out in pairs:
+        if out in seen:
+            raise ConfigurationError(f"{seen[out]} and {part} would both be written to {out}")
+        seen[out] = part
+    return pairs
 
 
 def read_meta(directory: str | os.PathLike[str]) -> str | None:

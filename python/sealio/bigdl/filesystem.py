@@ -137,9 +137,23 @@ def open_dataset(source: Any, *, keys: Any = None, bigdl_format: str = "auto", p
     """``pyarrow.dataset.dataset`` over a BigDL output directory (or file,
     or list of files) on ``base``: CSV with a header by default, as BigDL
     writes it; ``format`` and ``kwargs`` go to ``pyarrow.dataset.dataset``.
-    Every part is authenticated as it is opened."""
+    Every part is authenticated as it is opened. 0-byte parts (BigDL's
+    empty partitions, in any format) hold no rows: a directory's listing
+    leaves them out, and so does a list of files."""
     import pyarrow.dataset as ds
 
     fs = BigDLFileSystem(base, keys=keys, format=bigdl_format, primary_key_b64=primary_key_b64,
                          data_key=data_key, verify_mac=verify_mac, meta_key=_meta_key(base, source))
-    return ds.dataset(source, filesystem=fs, format=format, **kwargs)
+    return ds.dataset(_without_empty_parts(base, source), filesystem=fs, format=format, **kwargs)
+
+
+def _without_empty_parts(base: Any, source: Any) -> Any:
+    """A list of files less its 0-byte parts (BigDL's empty partitions: no
+    rows, and no CSV header a reader could infer columns from), as a
+    directory listing leaves them out; unchanged if nothing else is left."""
+    if not isinstance(source, (list, tuple)) or not all(isinstance(s, str) for s in source):
+        return source
+    fs = pafs.LocalFileSystem() if base is None else as_arrow_fs(base)
+    kept = [s for s, info in zip(source, fs.get_file_info(list(source)))
+            if not (info.type == pafs.FileType.File and info.size == 0)]
+    return kept or source

@@ -46,6 +46,8 @@ def open_legacy_stream(file: str | os.PathLike[str] | IO[bytes], key: DataKey, v
     aes_bytes = _aes_bytes(version)
     f, owns, size, name = opened(file, name, owns)
     try:
+        if size == 0:  # an empty partition, as in every BigDL format
+            return CbcFile.empty(f, owns, name)
         head = f.read(LEGACY_HEAD)
         if size < LEGACY_HEAD + 16 + MAC_SIZE or head[0] != LEGACY_MAGIC or (size - LEGACY_HEAD - MAC_SIZE) % 16:
             raise FormatError(f"{name}: not a BigDL {version} file")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sealio.bigdl.dataset import Opener
-from sealio.bigdl.directory import part_files
+from sealio.bigdl.directory import output_pairs, part_files
 from sealio.bigdl.keys import DataKey
 from sealio.errors import ConfigurationError
 from sealio.io import ops
@@ -27,7 +27,9 @@ def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], opener: Op
             on_file: Callable[[Path, Path], None] | None = None,
             parts: Sequence[Path] | None = None) -> list[Path]:
     """Re-encrypt every BigDL part under ``src`` into a sealed file under
-    ``dst`` (same relative names), streaming in constant memory; each part's
+    ``dst`` (same relative names, less BigDL's ``.cbc`` suffix: the names
+    ``sealio encrypt`` gives sealed files; into ``dst`` when it is a
+    directory and ``src`` a file), streaming in constant memory; each part's
     MAC is verified before a byte of it is written, and each sealed file
     appears atomically. Parquet parts that BigDL encrypted with PME become
     sealed plain Parquet, one row group at a time. ``on_file(part, out)``
@@ -35,11 +37,8 @@ def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], opener: Op
     ``parts`` replaces :func:`part_files` (e.g. a walk that skips links)."""
     from sealio.bigdl import parquet as bigdl_parquet  # late: PME support stays unloaded until a part needs it
 
-    src_p, dst_p = Path(src), Path(dst)
     written = []
-    for part in part_files(src_p) if parts is None else parts:
-        rel = part.relative_to(src_p) if src_p.is_dir() else Path(part.name)
-        out = dst_p / rel if src_p.is_dir() else dst_p
+    for part, out in output_pairs(src, dst, part_files(src) if parts is None else parts):
         if on_file:
             on_file(part, out)
         out.parent.mkdir(parents=True, exist_ok=True)

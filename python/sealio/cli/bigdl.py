@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from sealio import bigdl
-from sealio.bigdl import common, legacy
-from sealio.bigdl.config import ENV
-from sealio.bigdl.directory import is_part
+from sealio.bigdl import common, legacy, native
+from sealio.bigdl.config import ENV, native_write_key
+from sealio.bigdl.directory import CBC_SUFFIX, is_part, output_pairs
 from sealio.cli._common import (
     EXIT_FAIL,
     EXIT_OK,
@@ -36,7 +36,7 @@ from sealio.cli._common import (
     say,
 )
 from sealio.cli._paths import open_in_tree, prepare_parent, walk_files
-from sealio.errors import ConfigurationError, SealioError
+from sealio.errors import ConfigurationError, FormatError, SealioError
 from sealio.io.atomic import AtomicFileSink
 
 # secret setting -> (argv option, file option); the argv form is deprecated
@@ -91,8 +91,9 @@ def register(sub: Any) -> None:
     sp.add_argument("dst", metavar="DST")
     sp.set_defaults(func=cmd_decrypt)
 
-    sp = bsub.add_parser("encrypt", help="plaintext -> BigDL common-format files (for pipelines "
-                                         "still on BigDL; prefer sealed files)")
+    sp = bsub.add_parser("encrypt", help="plaintext -> BigDL files, common (default) or native format, "
+                                         "with the .meta BigDL reads (for pipelines still on BigDL; "
+                                         "prefer sealed files)")
     key_options(sp)
     sp.add_argument("src", metavar="SRC")
     sp.add_argument("dst", metavar="DST")
@@ -113,6 +114,9 @@ def register(sub: Any) -> None:
     sp.set_defaults(func=cmd_verify)
 
     sp = bsub.add_parser("inspect", help="show BigDL headers (no keys needed)")
+    sp.add_argument("--format", choices=[*bigdl.FORMATS, "auto"], default="auto",
+                    help="read the layout as this format (default auto: common and legacy files are "
+                         "recognised by their header; native files have none, so name it)")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.add_argument("--follow-symlinks", action="store_true", help="follow symbolic links inside the tree")
     sp.add_argument("path", metavar="PATH")
@@ -169,19 +173,32 @@ def _opener(args: argparse.Namespace) -> bigdl.Opener:
         raise UsageError(str(e)) from None
 
 
+def _require_source(path: str | Path) -> Path:
+    """SRC (or PATH) as named on the command line: a missing one, or one
+    that is neither a file nor a directory, is a usage error (exit 2)."""
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"{p}: no such file or directory")
+    if not (p.is_file() or p.is_dir()):
+        raise UsageError(f"{p}: not a regular file or a directory")
+    return p
+
+
 def _part_files(path: str | Path, follow_symlinks: bool = False) -> list[Path]:
     """:func:`bigdl.part_files` for the CLI: a tree's links, FIFOs and
     devices are skipped with a message, not followed or opened."""
-    p = Path(path)
+    p = _require_source(path)
     if not p.is_dir():
         return bigdl.part_files(p)
     return [f for f, rel in walk_files(p, follow_symlinks) if is_part(rel)]
 
 
 def _pairs(src: Path, dst: Path, follow_symlinks: bool = False) -> list[tuple[Path, Path]]:
-    if src.is_dir():
-        return [(p, dst / p.relative_to(src)) for p in _part_files(src, follow_symlinks)]
-    return [(src, dst)]
+    """(part, plaintext or sealed output): ``.cbc`` dropped from each name."""
+    try:
+        return output_pairs(src, dst, _part_files(src, follow_symlinks))
+    except ConfigurationError as e:
+        raise UsageError(str(e)) from None
 
 
 def _open_part(args: argparse.Namespace, p: Path, top: str | Path) -> Any:
@@ -190,8 +207,8 @@ def _open_part(args: argparse.Namespace, p: Path, top: str | Path) -> Any:
 
 
 def cmd_decrypt(args: argparse.Namespace) -> int:
+    src, dst = _require_source(args.src), Path(args.dst)
     opener = _opener(args)
-    src, dst = Path(args.src), Path(args.dst)
     failures, pairs = 0, _pairs(src, dst, args.follow_symlinks)
     for s, d in pairs:
         prog = Progress(f"decrypt {s.name}", 0, False)
@@ -224,13 +241,28 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
     return EXIT_FAIL if failures else EXIT_OK
 
 
+_WRITTEN_FORMATS = ("common", "native")
+
+
 def cmd_encrypt(args: argparse.Namespace) -> int:
-    if args.format != "common":
-        raise UsageError("sealio writes BigDL's common format only (--format common)")
-    keys = _key_source(args)
-    src, dst = Path(args.src), Path(args.dst)
+    if args.format not in _WRITTEN_FORMATS:
+        raise UsageError(f"sealio writes BigDL's {' and '.join(_WRITTEN_FORMATS)} formats "
+                         f"(--format common or --format native), not {args.format}")
+    src, dst = _require_source(args.src), Path(args.dst)
+    if args.format == "native":
+        try:
+            meta_key, aes_key = native_write_key(_settings(args))
+        except ConfigurationError as e:
+            raise UsageError(str(e)) from None
+    else:
+        keys = _key_source(args)
     files = [f for f, _ in walk_files(src, args.follow_symlinks)] if src.is_dir() else [src]
-    outs = [dst / f"{p.relative_to(src)}.cbc" for p in files] if src.is_dir() else [dst]
+    if src.is_dir():
+        outs = [dst / f"{p.relative_to(src)}{CBC_SUFFIX}" for p in files]
+        meta_dir = dst
+    else:  # BigDL reads DIR/.meta for whatever it is pointed at, so a single file's goes beside it
+        outs = [dst / f"{src.name}{CBC_SUFFIX}" if dst.is_dir() else dst]
+        meta_dir = outs[0].parent
     for out in outs:
         if src.is_dir():
             prepare_parent(dst, out, args.follow_symlinks)
@@ -244,28 +276,48 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
             handles.append(_open_part(args, p, src))
         sizes = [os.fstat(h.fileno()).st_size for h in handles]  # of what will be read
         prog = Progress("encrypt", sum(sizes), not args.quiet)
+        jobs = list(zip(handles, sizes, outs))
         try:
-            encrypted_key = common.encrypt_parts(list(zip(handles, sizes, outs)), keys, progress=prog)
+            if args.format == "native":
+                native.encrypt_parts(jobs, aes_key, progress=prog)
+            else:
+                meta_key = common.encrypt_parts(jobs, keys, progress=prog)
         finally:
             prog.finish()
     finally:
         for h in handles:
             h.close()
-    if src.is_dir() and any(sizes):
-        bigdl.write_meta(dst, encrypted_key)
-    say(args, f"encrypted {len(files)} file(s) in BigDL's common format")
+    _write_meta(meta_dir, meta_key)
+    say(args, f"encrypted {len(files)} file(s) in BigDL's {args.format} format")
     return EXIT_OK
 
 
+def _write_meta(directory: Path, encrypted_data_key: str) -> None:
+    """The ``.meta`` BigDL's readers open (``DIR/.meta`` of the path they
+    read); replacing one that held another key is said on stderr, because
+    BigDL then reads that directory's older parts with the wrong key."""
+    try:
+        old = bigdl.read_meta(directory)
+    except (SealioError, OSError):
+        old = None
+    bigdl.write_meta(directory, encrypted_data_key)
+    if old is not None and old != encrypted_data_key:
+        sys.stdout.flush()
+        print(f"sealio: warning: replaced {directory / '.meta'}, which held another data key: BigDL reads "
+              "one data key per directory, so the older parts there no longer read with BigDL (sealio "
+              "reads common-format parts with the key in each part's own header)", file=sys.stderr)
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
+    src, dst = _require_source(args.src), Path(args.dst)
     opener = _opener(args)
     kms = load_kms(args)
     master = args.master_key or getattr(kms, "default", None)
     if not master:
         raise UsageError("no master key: give --master-key NAME")
     check_master(kms, master)
-    src, dst = Path(args.src), Path(args.dst)
-    parts = _part_files(src, args.follow_symlinks)
+    pairs = _pairs(src, dst, args.follow_symlinks)  # sealed names: .cbc dropped; a clash is a usage error
+    parts = [p for p, _ in pairs]
     total = sum(p.stat().st_size for p in parts)
     prog = Progress("migrate", total, not args.quiet)
 
@@ -285,8 +337,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     """Open each part through the authenticating reader (its MAC pass) and
     say which of BigDL's MAC constructions it carries."""
-    opener = _opener(args)
     parts = _part_files(args.path, args.follow_symlinks)
+    opener = _opener(args)
     failures = 0
     for p in parts:
         try:
@@ -300,30 +352,78 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_FAIL if failures else EXIT_OK
 
 
-def _inspect_one(p: Path, size: int) -> dict[str, Any]:
-    """What the header says, without keys: the common format's key length,
-    or a legacy file's timestamp; sizes of ciphertext and plaintext bound."""
+_LEGACY_ANY = "legacy (2.1/2.2)"  # what the bytes say: the key size is not recorded
+
+
+def _detected(p: Path, head: bytes, size: int) -> str | None:
+    """What the bytes alone say: ``empty``, ``common``, a legacy layout, or
+    None (a native file has no header, so it looks like noise)."""
+    if size == 0:
+        return "empty"
+    try:
+        return bigdl.detect_format(p)
+    except FormatError:
+        return _LEGACY_ANY if _legacy_layout(head, size) else None
+
+
+def _legacy_layout(head: bytes, size: int) -> bool:
+    return (head[:1] == bytes([legacy.LEGACY_MAGIC]) and size >= legacy.LEGACY_HEAD + 16 + common.MAC_SIZE
+            and (size - legacy.LEGACY_HEAD - common.MAC_SIZE) % 16 == 0)
+
+
+def _inspect_one(p: Path, size: int, fmt: str = "auto") -> dict[str, Any]:
+    """What the header says, without keys, read as ``fmt`` (``auto``: as
+    detected): the common format's key length, a legacy file's timestamp;
+    sizes of ciphertext and plaintext bound. A layout that ``fmt`` cannot
+    have is a :class:`FormatError`, as its reader would refuse it."""
     with open(p, "rb") as f:
         head = f.read(common.HEADER_SIZE)
-    if size and head[:1] == bytes([legacy.LEGACY_MAGIC]) and (size - legacy.LEGACY_HEAD - common.MAC_SIZE) % 16 == 0:
-        try:
-            bigdl.detect_format(p)
-        except SealioError:  # not a common header: the 25-byte legacy layout
-            ct = size - legacy.LEGACY_HEAD - common.MAC_SIZE
-            epoch = int.from_bytes(head[1:9], "big", signed=True)
-            try:
-                when = datetime.fromtimestamp(epoch, timezone.utc).isoformat()
-            except (ValueError, OverflowError, OSError):
-                when = f"epoch {epoch} (not a date)"
-            return {"file": str(p), "format": "legacy (2.1/2.2)", "size": size, "written": when,
-                    "ciphertext_bytes": ct, "max_plaintext_bytes": ct - 1}
-    row: dict[str, Any] = {"file": str(p), "format": bigdl.detect_format(p), "size": size}
-    if size:
+    detected = _detected(p, head, size)
+    row: dict[str, Any] = {"file": str(p), "format": fmt, "size": size, "detected": detected}
+    if size == 0:  # BigDL's empty partition: empty in every format
+        row.update(format="empty" if fmt == "auto" else fmt, empty=True)
+        return row
+    if fmt == "auto":
+        if detected is None:
+            raise FormatError(f"{p}: not a BigDL common-format or legacy file (a native file has no header "
+                              "to recognise: pass --format native)")
+        fmt = row["format"] = detected
+    if fmt == "common":
         hdr = common.parse_header(head, str(p))
         ct = size - common.HEADER_SIZE - common.MAC_SIZE
         row.update(encrypted_data_key_length=len(hdr.encrypted_data_key), ciphertext_bytes=ct,
                    max_plaintext_bytes=ct - 1)
+    elif fmt == "native":
+        if size < 2 * native.IV_SIZE or size % 16:
+            raise FormatError(f"{p}: not a BigDL native AES-CBC file ({size} bytes)")
+        ct = size - native.IV_SIZE
+        row.update(ciphertext_bytes=ct, max_plaintext_bytes=ct - 1, integrity="none")
+    else:
+        if not _legacy_layout(head, size):
+            raise FormatError(f"{p}: not a BigDL {fmt} file")
+        ct = size - legacy.LEGACY_HEAD - common.MAC_SIZE
+        epoch = int.from_bytes(head[1:9], "big", signed=True)
+        try:
+            when = datetime.fromtimestamp(epoch, timezone.utc).isoformat()
+        except (ValueError, OverflowError, OSError):
+            when = f"epoch {epoch} (not a date)"
+        row.update(written=when, ciphertext_bytes=ct, max_plaintext_bytes=ct - 1)
     return row
+
+
+def _inspect_line(r: dict[str, Any]) -> str:
+    if r.get("empty"):
+        kind = "" if r["format"] == "empty" else f"{r['format']}, "
+        return f"{r['file']}: BigDL {kind}empty partition (0 bytes)"
+    line = f"{r['file']}: BigDL {r['format']}, {r['size']} bytes"
+    if r.get("ciphertext_bytes"):
+        line += f", ciphertext {r['ciphertext_bytes']}"
+    if r.get("written"):
+        line += f", written {r['written']}"
+    detected = r["detected"]
+    if detected not in (None, r["format"]) and not (detected == _LEGACY_ANY and r["format"].startswith("legacy")):
+        line += f" (its header looks {detected})"
+    return line
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -331,7 +431,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     for p in _part_files(args.path, args.follow_symlinks):
         try:
             size = p.stat().st_size
-            rows.append(_inspect_one(p, size))
+            rows.append(_inspect_one(p, size, args.format))
         except (SealioError, OSError) as e:
             failures += 1
             report(p, e)
@@ -340,9 +440,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(json.dumps({"files": rows, "meta_present": meta is not None}, indent=2))
     else:
         for r in rows:
-            print(f"{r['file']}: BigDL {r['format']}, {r['size']} bytes"
-                  + (f", ciphertext {r['ciphertext_bytes']}" if r.get("ciphertext_bytes") else "")
-                  + (f", written {r['written']}" if r.get("written") else ""))
+            print(_inspect_line(r))
         if meta is not None:
             print(f"{args.path}/.meta: encryptedDataKey present ({len(meta)} chars)")
     return EXIT_FAIL if failures else EXIT_OK
