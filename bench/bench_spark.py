@@ -4,18 +4,26 @@
 Same rows everywhere (int64, float64, 20-character string, timestamp),
 split into files of equal size:
 
-* parquet: Spark native plaintext | sealio data source on sealed files |
-  a pyarrow-only Python data source on the plaintext files (the same
-  Python path without decryption: isolates the Python worker + Arrow
-  handoff) | Spark native with Parquet Modular Encryption through the Java
-  KmsClient;
-* csv: Spark native plaintext | sealio data source on sealed files.
+* parquet: Spark native plaintext | Spark native on the sealed files
+  through the ``sealed://`` Hadoop filesystem (java/io/sealio/hadoop/),
+  decrypting with the C core over JNI and with JCE | sealio data source on
+  sealed files | a pyarrow-only Python data source on the plaintext files
+  (the same Python path without decryption: isolates the Python worker +
+  Arrow handoff) | Spark native with Parquet Modular Encryption through
+  the Java KmsClient;
+* csv: Spark native plaintext | ``sealed://`` (JNI, JCE) | sealio data
+  source on sealed files.
 
-Queries: all four columns aggregated, and one column (``sum(id)``); the
-sealio source also with a user schema of one column (manual pruning: Spark
-4.3 does not prune columns of Python data sources). Each is run once to
-warm up, then ``--repeat`` times; medians and ratios to the plaintext
-native read are printed. Timings only report; nothing here asserts speed.
+Queries: all four columns aggregated (full scan), one column
+(``sum(id)``), a selective filter (0.1 % of the ids, so Parquet row groups
+are pruned); the sealio source also with a user schema of one column
+(manual pruning: Spark 4.3 does not prune columns of Python data sources).
+Each is run once to warm up, then ``--repeat`` times; medians and ratios to
+the plaintext native read are printed, with the segments the ``sealed://``
+rows decrypted per query against the segments of the files. Last, the
+decryption throughput of the JVM stream alone (JNI vs JCE, every sealed
+Parquet byte read through the filesystem). Timings only report; nothing
+here asserts speed.
 
     python bench/bench_spark.py --quick        # 1M rows, 3 repeats
     python bench/bench_spark.py --rows 5000000
@@ -39,6 +47,7 @@ import pyarrow.parquet as pq
 
 import sealio
 from sealio.spark import kms_client_jar, local_session, native_pme_conf
+from sealio.spark.native_fs import native_fs_conf, sealed_url
 
 
 def make_table(rows: int, seed: int = 1) -> pa.Table:
@@ -67,7 +76,7 @@ def prepare(work: Path, rows: int, files: int, keys: str) -> dict[str, Path]:
     per = -(-rows // files)
     for i in range(files):
         part = table.slice(i * per, per)
-        pq.write_table(part, d["plain_pq"] / f"part-{i}.parquet", compression="snappy")
+        pq.write_table(part, d["plain_pq"] / f"part-{i}.parquet", compression="snappy", row_group_size=1 << 17)
         seal_file(d["plain_pq"] / f"part-{i}.parquet", d["sealed_pq"] / f"part-{i}.parquet", keys)
         pacsv.write_csv(part, d["plain_csv"] / f"part-{i}.csv")
         seal_file(d["plain_csv"] / f"part-{i}.csv", d["sealed_csv"] / f"part-{i}.csv", keys)
@@ -141,7 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     d = prepare(work, args.rows, args.files, keys)
     print(f"# {args.rows:,} rows x 4 columns in {args.files} files; prepared in {time.perf_counter() - t0:.1f} s; "
           f"{os.cpu_count()} CPUs, local[2], median of {args.repeat}")
-    spark = local_session("bench-spark", jars=[str(kms_client_jar())])
+    spark = local_session("bench-spark", jars=[str(kms_client_jar())], conf=native_fs_conf(keys))
+    jvm = spark._jvm
+    segments = jvm.io.sealio.hadoop.SealedInputStream
+    jce = {"fs.sealed.impl.disable.cache": "true", "fs.sealed.jni.enabled": "false"}
+
     spark.dataSource.register(plain_arrow_source())
     pme = native_pme_conf(keys, prefix="")
     (spark.read.parquet(str(d["plain_pq"])).repartition(args.files).write.options(**pme)
@@ -154,32 +167,68 @@ def main(argv: list[str] | None = None) -> int:
         return r.load(str(path))
 
     csv_schema = "id bigint, x double, s string, t timestamp"
+    lo = args.rows // 2
+    pick = f"id between {lo} and {lo + args.rows // 1000}"
+
+    def run(df: Any, q: tuple[str | None, list[str]]) -> Any:
+        where, exprs = q
+        return (df.filter(where) if where else df).selectExpr(*exprs).collect()
+
+    def csv_read(path: str, **opts: str) -> Any:
+        return spark.read.options(**opts).schema(csv_schema).option("header", "true").csv(path)
+
     cases = {
         "parquet": {
-            "native plaintext": lambda q: spark.read.parquet(str(d["plain_pq"])).selectExpr(*q).collect(),
-            "native PME (Java KmsClient)": lambda q: spark.read.options(**pme).parquet(str(work / "pme_pq"))
-            .selectExpr(*q).collect(),
-            "python source, plaintext": lambda q: spark.read.format("plainarrow").load(str(d["plain_pq"]))
-            .selectExpr(*q).collect(),
-            "sealio source, sealed": lambda q: sealed(d["sealed_pq"]).selectExpr(*q).collect(),
+            "native plaintext": lambda q: run(spark.read.parquet(str(d["plain_pq"])), q),
+            "sealed:// (JNI)": lambda q: run(spark.read.parquet(sealed_url(d["sealed_pq"])), q),
+            "sealed:// (JCE)": lambda q: run(spark.read.options(**jce).parquet(sealed_url(d["sealed_pq"])), q),
+            "native PME (Java KmsClient)": lambda q: run(spark.read.options(**pme).parquet(str(work / "pme_pq")), q),
+            "python source, plaintext": lambda q: run(spark.read.format("plainarrow").load(str(d["plain_pq"])), q),
+            "sealio source, sealed": lambda q: run(sealed(d["sealed_pq"]), q),
         },
         "csv": {
-            "native plaintext": lambda q: spark.read.schema(csv_schema).option("header", "true")
-            .csv(str(d["plain_csv"])).selectExpr(*q).collect(),
-            "sealio source, sealed": lambda q: sealed(d["sealed_csv"], header="true", schema=csv_schema)
-            .selectExpr(*q).collect(),
+            "native plaintext": lambda q: run(csv_read(str(d["plain_csv"])), q),
+            "sealed:// (JNI)": lambda q: run(csv_read(sealed_url(d["sealed_csv"])), q),
+            "sealed:// (JCE)": lambda q: run(csv_read(sealed_url(d["sealed_csv"]), **jce), q),
+            "sealio source, sealed": lambda q: run(sealed(d["sealed_csv"], header="true", schema=csv_schema), q),
         },
     }
+    queries = {"parquet": [("full scan", (None, ALL)), ("one column", (None, ["sum(id)"])),
+                           ("filter", (pick, ["count(*)", "sum(x)"]))],
+               "csv": [("full scan", (None, ALL)), ("one column", (None, ["sum(id)"]))]}
+    seg = 1 << 16
     for fmt, impls in cases.items():
-        for qname, q in (("all columns", ALL), ("one column", ["sum(id)"])):
+        folder = d["sealed_pq"] if fmt == "parquet" else d["sealed_csv"]
+        total = sum(-(-max(1, os.path.getsize(p) - 1024) // (seg + 16)) for p in folder.iterdir())
+        for qname, q in queries[fmt]:
             base = None
             for name, fn in impls.items():
+                before = segments.totalSegmentsDecrypted()
                 t = timed(lambda: fn(q), args.repeat)
+                used = (segments.totalSegmentsDecrypted() - before) // (args.repeat + 1)
                 base = base or t
-                print(f"{fmt:8s} {qname:12s} {name:30s} {t:7.3f} s  {t / base:5.2f}x")
+                note = f"  segments {used}/{total}" if name.startswith("sealed://") else ""
+                print(f"{fmt:8s} {qname:12s} {name:30s} {t:7.3f} s  {t / base:5.2f}x{note}")
             if fmt == "parquet" and qname == "one column":
-                t = timed(lambda: sealed(d["sealed_pq"], schema="id bigint").selectExpr(*q).collect(), args.repeat)
+                t = timed(lambda: sealed(d["sealed_pq"], schema="id bigint").selectExpr(*q[1]).collect(), args.repeat)
                 print(f"{fmt:8s} {qname:12s} {'sealio source, schema=id only':30s} {t:7.3f} s  {t / base:5.2f}x")
+    # Decryption alone in the JVM: every sealed Parquet byte through the filesystem, JNI vs JCE.
+    hconf = spark._jsc.hadoopConfiguration()
+    sink = jvm.org.apache.commons.io.output.NullOutputStream.INSTANCE
+    nbytes = sum(os.path.getsize(p) for p in d["sealed_pq"].iterdir())
+    for cipher in ("jni", "jce"):
+        conf = jvm.org.apache.hadoop.conf.Configuration(hconf)
+        conf.set("fs.sealed.impl.disable.cache", "true")
+        conf.set("fs.sealed.jni.enabled", "true" if cipher == "jni" else "false")
+        fs = jvm.org.apache.hadoop.fs.FileSystem.get(jvm.java.net.URI("sealed:///"), conf)
+
+        def scan(fs: Any = fs) -> None:
+            for p in sorted(d["sealed_pq"].iterdir()):
+                stream = fs.open(jvm.org.apache.hadoop.fs.Path(sealed_url(p)), 1 << 20)
+                jvm.org.apache.commons.io.IOUtils.copyLarge(stream, sink, jvm.org.apache.commons.io.IOUtils.byteArray(1 << 20))
+                stream.close()
+        t = timed(scan, args.repeat)
+        print(f"jvm      decrypt      {'sealed:// stream, ' + fs.cipherName():30s} {t:7.3f} s  {nbytes / t / 1e9:5.2f} GB/s")
     # Decryption alone, outside Spark: one process reading every sealed vs plaintext Parquet file.
     for label, folder in (("plaintext", d["plain_pq"]), ("sealed", d["sealed_pq"])):
         def read_all(folder: Path = folder) -> None:
