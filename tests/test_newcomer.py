@@ -4,9 +4,12 @@ or the public API."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -239,3 +242,132 @@ def test_verify_results_are_on_their_own_line_not_the_progress_bar(
     for line in lines:  # each result, error and the summary starts its own line
         assert line.startswith((str(sealed), "sealio: ", "verified ")), repr(line)
     assert lines[-1] == "verified 2 of 3 file(s)"
+
+
+# ------------------------------------------------------------ missing optional parts: one sentence
+
+
+def _cli(argv: list[str], *, block: tuple[str, ...] = (), env: dict[str, str] | None = None,
+         cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``sealio ARGV`` in a fresh interpreter in which the modules ``block``
+    are not importable (as if not installed)."""
+    code = ("import sys\n"
+            f"for name in {list(block)!r}:\n"
+            "    sys.modules[name] = None  # import raises ModuleNotFoundError, as when not installed\n"
+            "from sealio.cli import main\n"
+            f"sys.exit(main({argv!r}))\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=env, cwd=cwd, stdin=subprocess.DEVNULL)
+
+
+def _one_sentence(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for needle in needles:
+        assert needle in proc.stderr, proc.stderr
+
+
+def test_simple_query_without_pyspark_says_what_to_install(tmp_path: Path) -> None:
+    proc = _cli(["demo", "simple-query"], block=("pyspark",), cwd=tmp_path)
+    _one_sentence(proc, "needs pyspark", "pip install 'sealio[spark]'")
+    assert not proc.stdout  # nothing was started first
+
+
+def test_simple_query_without_java_says_what_to_install(tmp_path: Path) -> None:
+    pytest.importorskip("pyspark")
+    bare = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}
+    bare["PATH"] = os.path.dirname(sys.executable)  # no java on it
+    for env in (bare, {**bare, "JAVA_HOME": str(tmp_path / "no-jdk")}):
+        proc = _cli(["demo", "simple-query"], env=env, cwd=tmp_path)
+        _one_sentence(proc, "needs Java", "JDK 17", "JAVA_HOME")
+        assert not proc.stdout
+
+
+@pytest.mark.parametrize(("uri", "module", "extra"), [
+    ("vault+https://127.0.0.1:1/transit/keys/k", "hvac", "vault"),
+    ("aws-kms://alias/k?region=us-east-1", "boto3", "aws"),
+])
+def test_a_kms_without_its_client_library_says_what_to_install(tmp_path: Path, uri: str, module: str,
+                                                               extra: str) -> None:
+    (tmp_path / "f").write_bytes(b"x")
+    proc = _cli(["encrypt", "--kms", uri, str(tmp_path / "f"), str(tmp_path / "o")], block=(module,))
+    _one_sentence(proc, module, f"pip install 'sealio[{extra}]'")
+
+
+@pytest.mark.parametrize(("module", "extra"), [("hvac", "vault"), ("boto3", "aws")])
+def test_the_library_says_what_to_install_too(module: str, extra: str) -> None:
+    code = (f"import sys; sys.modules[{module!r}] = None\n"
+            "from sealio.kms import AwsKms, VaultTransit\n"
+            "try:\n"
+            "    VaultTransit('http://127.0.0.1:1', token='t') if sys.argv[1] == 'hvac' "
+            "else AwsKms('alias/k', region='us-east-1')\n"
+            "except ModuleNotFoundError as e:\n"
+            "    print(e.name, e)\n")
+    out = subprocess.run([sys.executable, "-c", code, module], capture_output=True, text=True, timeout=60,
+                         check=True).stdout
+    assert out.startswith(f"{module} ") and f"pip install 'sealio[{extra}]'" in out
+
+
+def test_missing_part_names_what_to_install_for_each_extra() -> None:
+    from sealio.cli._common import missing_part
+
+    for module, extra in (("pyspark", "spark"), ("fsspec", "fsspec"), ("hvac", "vault"), ("boto3", "aws"),
+                          ("s3fs", "s3"), ("polars", "dataframes")):
+        why = missing_part(ModuleNotFoundError(f"No module named {module!r}", name=f"{module}.sub"))
+        assert why == f"this needs {module}, which is not installed: pip install 'sealio[{extra}]'"
+    assert missing_part(ModuleNotFoundError("No module named 'sealio.nope'", name="sealio.nope")) is None
+    assert missing_part(ValueError("x")) is None
+
+
+def test_spark_without_a_working_java_is_one_sentence(tmp_path: Path) -> None:
+    """Spark's own failure when Java does not start (a broken JAVA_HOME)."""
+    pytest.importorskip("pyspark")
+    jdk = tmp_path / "jdk" / "bin"
+    jdk.mkdir(parents=True)
+    (jdk / "java").write_text("#!/bin/sh\nexit 1\n")
+    (jdk / "java").chmod(0o755)
+    code = ("from pyspark.sql import SparkSession\n"
+            "from sealio.cli._common import missing_part\n"
+            "try:\n"
+            "    SparkSession.builder.master('local[1]').getOrCreate()\n"
+            "except Exception as e:\n"
+            "    print(missing_part(e))\n")
+    env = {**os.environ, "JAVA_HOME": str(tmp_path / "jdk"), "HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env=env, cwd=tmp_path).stdout
+    assert out.strip() == ("Spark could not start Java (JAVA_GATEWAY_EXITED): install a JDK 17 or later "
+                           "(e.g. `apt-get install openjdk-17-jdk-headless`) or set JAVA_HOME to one")
+
+
+# ------------------------------------------------------------ warnings: one line, once per run
+
+
+def test_cli_warnings_are_one_line_once_per_run(tmp_path: Path) -> None:
+    """Three BigDL parts under three data keys from a weak key source: one
+    warning line, with no file path or source line of sealio's."""
+    from sealio import bigdl
+
+    pk = base64.b64encode(os.urandom(32)).decode()
+    src = tmp_path / "people.bigdl"
+    src.mkdir()
+    for i in range(3):  # three writes: three data keys, each warned about where it is unwrapped
+        with pytest.warns(Warning, match="bits of entropy"):
+            part = bigdl.encrypt_bytes(b"a,b\n1,2\n", bigdl.PlaintextPrimaryKey(pk))
+        (src / f"part-0000{i}.csv.cbc").write_bytes(part)
+    (tmp_path / "pk.b64").write_text(pk)
+    proc = _cli(["bigdl", "decrypt", "-q", "--primary-key-file", str(tmp_path / "pk.b64"), str(src),
+                 str(tmp_path / "plain")], env={**os.environ, "PYTHONWARNINGS": ""})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sealio: warning: "), proc.stderr
+    assert ".py" not in proc.stderr and "warn(" not in proc.stderr
+
+
+def test_the_warning_hook_shows_each_warning_once_whoever_raises_it() -> None:
+    from sealio.cli._common import OneLineWarnings
+
+    hook = OneLineWarnings()
+    shown = [hook(UserWarning("weak key"), UserWarning, filename, lineno, "warnings.warn(...)")
+             for filename, lineno in (("/x/a.py", 1), ("/x/b.py", 7), ("/x/a.py", 1))]
+    shown.append(hook(UserWarning("another"), UserWarning, "/x/a.py", 2))
+    assert "".join(shown) == "sealio: warning: weak key\nsealio: warning: another\n"

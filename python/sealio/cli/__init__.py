@@ -31,10 +31,12 @@ from sealio.cli._common import (
     EXIT_FAIL,
     EXIT_OK,
     EXIT_USAGE,
+    MissingPart,
+    OneLineWarnings,
     UsageError,
     check_aad,
     disable_core_dumps,
-    one_line_warning,
+    missing_part,
 )
 from sealio.cli._paths import open_source_file
 from sealio.errors import SealioError
@@ -69,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(sys.stdout, io.TextIOWrapper):  # file names of undecodable bytes print, escaped
         sys.stdout.reconfigure(errors="backslashreplace")
     formatwarning = warnings.formatwarning
-    warnings.formatwarning = one_line_warning
+    warnings.formatwarning = OneLineWarnings()  # one line each, once per run
     try:
         return _main(argv)
     finally:
@@ -88,6 +90,10 @@ def _main(argv: Sequence[str] | None) -> int:
     except UsageError as e:
         print(f"sealio: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except MissingPart as e:
+        sys.stdout.flush()
+        print(f"sealio: {e}", file=sys.stderr)
+        return EXIT_FAIL
     except (SealioError, OSError) as e:
         print(f"sealio: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_FAIL
@@ -95,6 +101,11 @@ def _main(argv: Sequence[str] | None) -> int:
         print("sealio: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # unforeseen: one line (no message: it might quote input), never a traceback
+        why = missing_part(e)  # an optional part not installed: say what to install
+        if why is not None:
+            sys.stdout.flush()
+            print(f"sealio: {why}", file=sys.stderr)
+            return EXIT_FAIL
         if os.environ.get("SEALIO_DEBUG"):
             raise
         sys.stdout.flush()

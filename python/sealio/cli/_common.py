@@ -29,6 +29,49 @@ class UsageError(Exception):
     """Bad invocation: exit status 2."""
 
 
+class MissingPart(Exception):
+    """An optional part (a package, Java) is not installed: exit status 1,
+    one line saying what to install."""
+
+
+# What to install for an optional module, by the top-level name an
+# ImportError reports.
+_INSTALL = {
+    "pyspark": "'sealio[spark]'", "py4j": "'sealio[spark]'",
+    "hvac": "'sealio[vault]'", "boto3": "'sealio[aws]'", "botocore": "'sealio[aws]'",
+    "fsspec": "'sealio[fsspec]'", "s3fs": "'sealio[s3]'", "aiobotocore": "'sealio[s3]'",
+    "pandas": "'sealio[dataframes]'", "duckdb": "'sealio[dataframes]'", "polars": "'sealio[dataframes]'",
+    "dask": "'sealio[dataframes]'", "requests": "requests",
+}
+JAVA_HINT = ("install a JDK 17 or later (e.g. `apt-get install openjdk-17-jdk-headless`) "
+             "or set JAVA_HOME to one")
+
+
+def java_home() -> str | None:
+    """The ``java`` Spark would start: ``$JAVA_HOME/bin/java``, else the one on PATH."""
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        java = os.path.join(home, "bin", "java")
+        return java if os.access(java, os.X_OK) else None
+    import shutil
+
+    return shutil.which("java")
+
+
+def missing_part(e: BaseException) -> str | None:
+    """One sentence saying what to install, when ``e`` is an optional part
+    missing (a module of an extra, or Java for Spark); else None."""
+    if isinstance(e, ModuleNotFoundError) and e.name:
+        top = e.name.partition(".")[0]
+        if top in _INSTALL:
+            return f"this needs {top}, which is not installed: pip install {_INSTALL[top]}"
+    error_class = getattr(e, "getCondition", None) or getattr(e, "getErrorClass", None)
+    if type(e).__name__ == "PySparkRuntimeError" and callable(error_class) and \
+            error_class() == "JAVA_GATEWAY_EXITED":
+        return f"Spark could not start Java (JAVA_GATEWAY_EXITED): {JAVA_HINT}"
+    return None
+
+
 _PR_SET_DUMPABLE = 4
 
 
@@ -113,6 +156,26 @@ def report(path: Path | str, e: BaseException) -> None:
 def one_line_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:
     """``warnings.formatwarning`` for the CLI: one line, no source quoted."""
     return f"sealio: warning: {message}\n"
+
+
+class OneLineWarnings:
+    """``warnings.formatwarning`` for the CLI: each distinct warning once per
+    run, as one line without the file, line number or source that raised
+    it (sealio's or a library's internals, not the user's). A repeat formats
+    as nothing. Being a formatter, not a ``showwarning``, it leaves
+    ``warnings.catch_warnings(record=True)`` recording as before."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[type[Warning], str]] = set()
+
+    def __call__(self, message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 line: str | None = None) -> str:
+        key = (category, str(message))
+        if key in self.seen:
+            return ""
+        self.seen.add(key)
+        sys.stdout.flush()  # so the line lands after what was printed before it
+        return one_line_warning(message, category)
 
 
 # ------------------------------------------------------------ options
@@ -232,7 +295,8 @@ def check_master(kms: Any, name: str) -> None:
         check(name)
 
 
-__all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_USAGE", "Progress", "UsageError",
+__all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_USAGE", "JAVA_HINT", "MissingPart", "OneLineWarnings", "Progress",
+           "UsageError", "java_home", "missing_part",
            "add_keyring", "add_kms", "add_quiet", "check_aad", "check_master", "disable_core_dumps", "human",
            "keyring_path", "load_keyring", "load_kms", "one_line_warning", "passphrase", "read_secret",
            "report", "say"]

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sealio.cli._common import EXIT_FAIL, EXIT_OK
+from sealio.cli._common import EXIT_FAIL, EXIT_OK, JAVA_HINT, MissingPart, java_home
 
 Main = Callable[[Sequence[str]], int]
 
@@ -23,10 +23,23 @@ Main = Callable[[Sequence[str]], int]
 def cmd_demo(args: argparse.Namespace, *, main: Main) -> int:
     """Show the whole round trip in a temporary directory."""
     if getattr(args, "which", None) == "simple-query":  # the Spark walkthrough (needs sealio[spark])
+        check_spark("sealio demo simple-query")
         from sealio.spark.simple_query import simple_query
 
         return simple_query(args.rows, args.seed, args.keep)
     return round_trip(args.keep, main)
+
+
+def check_spark(what: str) -> None:
+    """Before any work: pyspark importable and a Java for it to start, else
+    one sentence saying what to install (not a traceback, nor Spark's
+    ``JAVA_GATEWAY_EXITED`` after the data is made)."""
+    try:
+        import pyspark  # noqa: F401
+    except ModuleNotFoundError:
+        raise MissingPart(f"{what} needs pyspark, which is not installed: pip install 'sealio[spark]'") from None
+    if java_home() is None:
+        raise MissingPart(f"{what} needs Java for Spark, and none was found: {JAVA_HINT}")
 
 
 def round_trip(keep_dir: str | None, main: Main) -> int:

@@ -20,7 +20,11 @@ __all__ = ["AwsKms", "KmsRef", "RetryPolicy", "VaultTransit", "from_uri", "regis
 def __getattr__(name: str) -> Any:
     """``VaultTransit`` and ``AwsKms`` import hvac/boto3 only when asked for."""
     if name == "VaultTransit":
-        from sealio.kms.vault import VaultTransit
+        try:
+            from sealio.kms.vault import VaultTransit
+        except ModuleNotFoundError as e:  # requests, which hvac brings
+            raise ModuleNotFoundError(f"VaultTransit needs {e.name}, which is not installed: "
+                                      "pip install 'sealio[vault]'", name=e.name) from None
         return VaultTransit
     if name == "AwsKms":
         from sealio.kms.aws import AwsKms

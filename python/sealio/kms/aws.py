@@ -64,9 +64,13 @@ class AwsKms:
 
     def __init__(self, key_id: str, *, region: str | None = None, endpoint_url: str | None = None,
                  profile: str | None = None, policy: RetryPolicy | None = None) -> None:
-        import boto3  # lazily: sealio.kms must import without the aws extra
-        import botocore.config
-        import botocore.exceptions
+        try:
+            import boto3  # lazily: sealio.kms must import without the aws extra
+            import botocore.config
+            import botocore.exceptions
+        except ModuleNotFoundError as e:
+            raise ModuleNotFoundError(f"AwsKms needs {e.name}, which is not installed: "
+                                      "pip install 'sealio[aws]'", name=e.name) from None
 
         self.default = check_key_id(key_id, configured=None)
         self.policy = policy or RetryPolicy()

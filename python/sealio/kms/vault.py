@@ -95,7 +95,11 @@ class VaultTransit:
     def __init__(self, url: str, *, token: str | None = None, mount: str = "transit", key: str | None = None,
                  namespace: str | None = None, verify: bool | str = True,
                  policy: RetryPolicy | None = None) -> None:
-        import hvac  # lazily: sealio.kms must import without the vault extra
+        try:
+            import hvac  # lazily: sealio.kms must import without the vault extra
+        except ModuleNotFoundError as e:
+            raise ModuleNotFoundError("VaultTransit needs hvac, which is not installed: "
+                                      "pip install 'sealio[vault]'", name=e.name) from None
 
         try:
             parts = urlsplit(url)
