@@ -202,3 +202,19 @@ def test_parquet_datasets_with_an_empty_part(tmp_path: Path) -> None:
         assert pq.read_table(f).equals(table)
     with sealio.open(tmp_path / "sealed" / f"part-00001-{layout.JOB_UUID}-c000.snappy.parquet", "rb", keys=keys) as f:
         assert f.read() == b""
+
+
+@pytest.mark.parametrize("fmt", ["native", "legacy-2.2"])
+def test_spark_reads_an_output_with_empty_partitions(spark: Any, tmp_path: Path, fmt: str) -> None:
+    """Spark's sealio data source with option ``bigdl`` (the shared local
+    session), over the Spark writer's layout with its .crc sidecars."""
+    out = _spark_output(tmp_path, fmt)
+    settings = {"primary_key_plaintext": PRIMARY} if fmt == "native" else {"data_key_path": str(tmp_path / "dataKey")}
+    key_file = tmp_path / "bigdl-keys.json"
+    key_file.write_text(json.dumps(settings))
+    key_file.chmod(0o600)
+    df = (spark.read.format("sealio").option("bigdl", fmt).option("bigdlKeyFile", str(key_file))
+          .option("format", "csv").option("header", "true").load(str(out.path)))
+    want = sorted(tuple(line.split(",")) for plain in out.parts.values() if plain
+                  for line in plain.decode().splitlines()[1:])
+    assert sorted(tuple(r) for r in df.collect()) == want and want
