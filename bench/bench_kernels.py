@@ -394,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results, kernels))
     all_targets: dict[str, list[dict[str, Any]]] = {}
     for k in kernels:
-        print(f"Targets, sealio kernel {k!r} (report only):")
+        print(f"Targets, sealio kernel {k!r} (informational: [MISS] means a speed goal was not reached "
+              "on this machine in this run; it never fails a test run):")
         rows = targets(results, k)
         for t in rows:
             mark = {True: "ok  ", False: "MISS", None: "n/a "}[t.met]
@@ -403,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
         all_targets[k] = [dict(asdict(t), met=t.met) for t in rows]
         print()
     print(f"measured in {elapsed:.1f} s")
+    if args.quick:
+        print("This quick run is informational only: its trials are short, so on a shared or busy "
+              "machine the ratios are noisy; `python bench/bench_kernels.py` measures properly.")
 
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

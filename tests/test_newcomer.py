@@ -371,3 +371,44 @@ def test_the_warning_hook_shows_each_warning_once_whoever_raises_it() -> None:
              for filename, lineno in (("/x/a.py", 1), ("/x/b.py", 7), ("/x/a.py", 1))]
     shown.append(hook(UserWarning("another"), UserWarning, "/x/a.py", 2))
     assert "".join(shown) == "sealio: warning: weak key\nsealio: warning: another\n"
+
+
+# ------------------------------------------------------------ exit status: usage 2, integrity 1
+
+
+def test_version_and_exit_statuses(ring: sealio.LocalKeyring, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"sealio {sealio.__version__}"
+    sealed = _tree(ring, tmp_path)
+    _flip(sealed / "c.csv")
+    kr = str(ring.path)
+    cases = {
+        2: [[], ["nope"], ["encrypt"], ["verify", "--keyring", str(tmp_path / "none.json"), str(sealed)],
+            ["decrypt", "--keyring", kr, str(tmp_path / "none"), str(tmp_path / "out")],
+            ["encrypt", "--keyring", kr, str(tmp_path / "data"), str(sealed)],  # exists, no --force
+            ["verify", "--kms", "local:///x.json", "--keyring", kr, str(sealed)], ["bigdl"],
+            ["inspect", str(tmp_path / "none")], ["encrypt", "--segment-size", "3K", "a", "b"]],
+        1: [["verify", "--keyring", kr, str(sealed / "c.csv")],  # integrity
+            ["decrypt", "--keyring", kr, str(sealed / "c.csv"), str(tmp_path / "c.csv")],
+            ["inspect", str(tmp_path / "data" / "c.csv")],  # not sealed
+            ["encrypt", "--keyring", kr, "--master-key", "nokey", str(tmp_path / "data"), str(tmp_path / "o")]],
+    }
+    for status, argvs in cases.items():
+        for argv in argvs:
+            assert main(argv) == status, argv
+            err = capsys.readouterr().err
+            assert err and "Traceback" not in err, argv
+
+
+# ------------------------------------------------------------ the quick benchmark says it is informational
+
+
+def test_the_default_runs_benchmark_says_it_is_informational() -> None:
+    root = Path(__file__).resolve().parent.parent
+    run_tests = (root / "tools" / "run-tests").read_text(encoding="utf-8")
+    header = next(line for line in run_tests.splitlines() if "Quick kernel benchmark" in line)
+    assert "informational" in header and "never fail" in header
+    bench = (root / "bench" / "bench_kernels.py").read_text(encoding="utf-8")
+    assert "informational: [MISS] means a speed goal was not reached" in bench
+    assert "This quick run is informational only" in bench
