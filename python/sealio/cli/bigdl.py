@@ -1,6 +1,14 @@
 """``sealio bigdl ...``: decrypt, encrypt, migrate, verify and inspect BigDL PPML's
 encrypted files.
 
+``--format`` means the same on every command (``inspect`` defaults to
+``auto``, the others to ``common``). ``encrypt`` writes the common or the
+native format, appending ``.cbc`` as BigDL's codec does, and the ``.meta``
+BigDL opens (``DIR/.meta`` of the path it reads: beside a single file);
+``decrypt`` and ``migrate`` drop ``.cbc`` again. A 0-byte part is an empty
+partition in every format. Exit status as for every command: 1 when a file
+fails, 2 for a usage error (a missing SRC, an unreadable key file).
+
 Secrets (the plaintext primary key, SimpleKMS and eHSM api keys) come from
 the environment (:mod:`sealio.bigdl.config` lists the variables) or from a
 file (``--primary-key-file``, ``--simple-api-key-file``,
@@ -249,7 +257,9 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
         raise UsageError(f"sealio writes BigDL's {' and '.join(_WRITTEN_FORMATS)} formats "
                          f"(--format common or --format native), not {args.format}")
     src, dst = _require_source(args.src), Path(args.dst)
-    if args.format == "native":
+    keys: bigdl.KeySource | None = None
+    meta_key, aes_key = "", b""
+    if args.format == "native":  # the primary key itself, or a KMS data key recorded in .meta
         try:
             meta_key, aes_key = native_write_key(_settings(args))
         except ConfigurationError as e:
@@ -278,7 +288,7 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
         prog = Progress("encrypt", sum(sizes), not args.quiet)
         jobs = list(zip(handles, sizes, outs))
         try:
-            if args.format == "native":
+            if keys is None:
                 native.encrypt_parts(jobs, aes_key, progress=prog)
             else:
                 meta_key = common.encrypt_parts(jobs, keys, progress=prog)
