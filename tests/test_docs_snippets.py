@@ -15,6 +15,7 @@ uses, keys included.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -25,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from servers._kms_process import find_tool
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = [ROOT / "docs" / name for name in ("ARROW.md", "PME.md")]
+DOCS = [ROOT / "README.md", *(ROOT / "docs" / name for name in ("ARROW.md", "FORMAT.md", "KERNELS.md", "KMS.md", "PME.md"))]
 RUN = {"python", "bash"}
 NOT_CODE = {"json", "hcl", ""}  # data and policy examples, diagrams
 FENCE = re.compile(r"^(?:<!-- snippet: (?P<marks>[^\n]*?) -->\n)?```(?P<lang>[\w+-]*)\n(?P<body>.*?)^```[ \t]*$",
@@ -42,8 +44,15 @@ def _have_spark() -> bool:
         shutil.which("java") or os.environ.get("JAVA_HOME"))
 
 
-# Heavy parts a block may need; each is checked once, in this process.
-NEEDS: dict[str, Callable[[], bool]] = {"spark": _have_spark}
+def _have_vault() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("hvac") is not None and find_tool("bao") is not None
+
+
+# Heavy parts a block may need: whether this run has them. A `vault` block
+# gets a private OpenBao dev server (VAULT_ADDR, VAULT_TOKEN), removed after.
+NEEDS: dict[str, Callable[[], bool]] = {"spark": _have_spark, "vault": _have_vault}
 
 # (file, text in the script, text its stdout must contain): the outputs the
 # docs promise in their comments, checked where they matter.
@@ -137,8 +146,17 @@ def test_snippet_runs_as_written(script: Script, tmp_path: Path) -> None:
     else:
         (work / "snippet.sh").write_text(script.body, encoding="utf-8")
         argv = ["bash", "-e", "-u", "-o", "pipefail", "snippet.sh"]
-    proc = subprocess.run(argv, cwd=work, env=_env(home, script), capture_output=True, text=True,
-                          timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    env = _env(home, script)
+    with contextlib.ExitStack() as stack:
+        if "vault" in script.needs:
+            from servers.openbao import start_openbao
+
+            bao = start_openbao()
+            stack.callback(bao.server.stop)
+            env.update(VAULT_ADDR=bao.url, VAULT_TOKEN=bao.token)
+            env["PATH"] = os.pathsep.join([os.path.dirname(find_tool("bao") or "bao"), env["PATH"]])
+        proc = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True,
+                              timeout=TIMEOUT, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, f"{script.id} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
     for doc, src, want in EXPECT:
         if doc == script.doc and src in script.body:
