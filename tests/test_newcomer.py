@@ -412,3 +412,40 @@ def test_the_default_runs_benchmark_says_it_is_informational() -> None:
     bench = (root / "bench" / "bench_kernels.py").read_text(encoding="utf-8")
     assert "informational: [MISS] means a speed goal was not reached" in bench
     assert "This quick run is informational only" in bench
+
+
+# ------------------------------------------------------------ pandas: one floor, no PySpark warning
+
+
+def test_every_extra_names_the_same_pandas_floor() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(__file__).resolve().parent.parent
+    extras = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "optional-dependencies"]
+    floors = {name: req for name, reqs in extras.items() for req in reqs if req.split(">")[0].strip() == "pandas"}
+    assert len(floors) >= 2 and len(set(floors.values())) == 1, floors
+
+
+def test_the_demo_hides_pysparks_pandas_warning_and_only_that() -> None:
+    """The warning PySpark gives at every SparkContext start (from importing
+    pyspark.testing.utils): shown without the filter, gone with it."""
+    pytest.importorskip("pyspark")
+    code = ("import sys, warnings\n"
+            "warnings.simplefilter('always')\n"
+            "from sealio.cli.demo import quiet_pyspark_pandas_warning\n"
+            "with warnings.catch_warnings(record=True) as seen:\n"
+            "    if sys.argv[1] == 'quiet':\n"
+            "        with quiet_pyspark_pandas_warning():\n"
+            "            import pyspark.testing.utils\n"
+            "            warnings.warn('another FutureWarning', FutureWarning)\n"
+            "    else:\n"
+            "        import pyspark.testing.utils\n"
+            "print([str(w.message) for w in seen if issubclass(w.category, FutureWarning)])\n")
+
+    def run(mode: str) -> str:
+        return subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, timeout=120,
+                              check=True).stdout
+
+    if "PySpark does not yet fully support pandas" not in run("loud"):
+        pytest.skip("this PySpark/pandas pair gives no such warning")
+    assert run("quiet").strip() == "['another FutureWarning']"

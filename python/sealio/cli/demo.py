@@ -8,11 +8,13 @@ registers it); the Spark SimpleQuery walkthrough is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from sealio.cli._common import EXIT_FAIL, EXIT_OK, JAVA_HINT, MissingPart, java_home
@@ -26,8 +28,22 @@ def cmd_demo(args: argparse.Namespace, *, main: Main) -> int:
         check_spark("sealio demo simple-query")
         from sealio.spark.simple_query import simple_query
 
-        return simple_query(args.rows, args.seed, args.keep)
+        with quiet_pyspark_pandas_warning():
+            return simple_query(args.rows, args.seed, args.keep)
     return round_trip(args.keep, main)
+
+
+@contextlib.contextmanager
+def quiet_pyspark_pandas_warning() -> Iterator[None]:
+    """Without PySpark 4's FutureWarning about pandas >= 3, which it gives
+    whenever a SparkContext starts, pandas used or not (converting the
+    first JVM argument imports ``pyspark.testing.utils``, which checks the
+    pandas version). sealio's Spark paths are tested with pandas 3, and
+    the ``dataframes`` extra needs it (chained ``sealio::`` URLs)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"PySpark does not yet fully support pandas >= 3",
+                                category=FutureWarning)
+        yield
 
 
 def check_spark(what: str) -> None:
