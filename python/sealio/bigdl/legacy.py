@@ -4,7 +4,8 @@ with text[16:32], 2.1 AES-256 with text[16:48] (zero-padded). The data key
 comes from a separate ``dataKey`` file, not from the part file.
 
 BigDL's legacy writers computed the MAC three ways (:data:`LEGACY_MACS`);
-the reader accepts whichever the file carries (docs/BIGDL.md).
+the reader accepts whichever the file carries (docs/BIGDL.md). A 0-byte
+file is an empty partition, as in every BigDL format.
 """
 
 from __future__ import annotations
