@@ -449,3 +449,14 @@ def test_the_demo_hides_pysparks_pandas_warning_and_only_that() -> None:
     if "PySpark does not yet fully support pandas" not in run("loud"):
         pytest.skip("this PySpark/pandas pair gives no such warning")
     assert run("quiet").strip() == "['another FutureWarning']"
+
+
+def test_the_fsspec_protocols_say_what_to_install() -> None:
+    code = ("import sys; sys.modules['fsspec'] = None\n"
+            "try:\n"
+            "    import sealio.fsspec_fs\n"
+            "except ModuleNotFoundError as e:\n"
+            "    print(e.name, e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         check=True).stdout
+    assert out.startswith("fsspec ") and "pip install 'sealio[fsspec]'" in out

@@ -17,9 +17,13 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-import fsspec
-from fsspec.implementations.chained import ChainedFileSystem
-from fsspec.implementations.local import LocalFileSystem as _FsspecLocal
+try:
+    import fsspec
+    from fsspec.implementations.chained import ChainedFileSystem
+    from fsspec.implementations.local import LocalFileSystem as _FsspecLocal
+except ModuleNotFoundError as _e:  # the optional part: say what to install
+    raise ModuleNotFoundError("the sealio and bigdl fsspec protocols need fsspec, which is not installed: "
+                              "pip install 'sealio[fsspec]'", name=_e.name) from None
 
 from sealio.fs.policy import SealedCodec, StoragePolicy
 from sealio.keys import KeyManager
