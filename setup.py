@@ -1,17 +1,27 @@
 """Native parts of the build; metadata is in pyproject.toml.
 
 * ``sealio._native``: the cffi extension over ``csrc/``.
+* ``sealio.fs._native_arrow``: the native sealed Arrow filesystem
+  (csrc/arrow/, Cython against the pyarrow the build sees; see
+  csrc/arrow/build.py). Optional: without Cython, pyarrow's headers or a
+  C++ compiler the package installs without it and uses the Python path.
 * ``java/``: copied into the package as ``sealio/_java`` so a wheel carries
   the Java sources that ``sealio.spark`` compiles on first use (into the
   user's cache directory, never into site-packages).
 """
 
+import sys
 from pathlib import Path
 
 from setuptools import setup
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "csrc" / "arrow"))
+import build as native_arrow  # noqa: E402  (csrc/arrow/build.py)
+
+sys.path.pop(0)
 
 
 class BuildPyWithJava(build_py):
@@ -27,7 +37,23 @@ class BuildPyWithJava(build_py):
             self.copy_file(str(f), str(target))
 
 
+class OptionalNativeArrow(build_ext):
+    """The native Arrow filesystem may fail to build; the package does not."""
+
+    def build_extension(self, ext) -> None:
+        if ext.name != native_arrow.NAME:
+            return super().build_extension(ext)
+        try:
+            super().build_extension(ext)
+        except Exception as e:  # noqa: BLE001 - any compiler or linker failure
+            print(f"sealio: the native Arrow filesystem did not build ({e}); the Python path is used",
+                  file=sys.stderr)
+
+
+ext = native_arrow.extension()
 setup(
     cffi_modules=["csrc/ffi_build.py:ffibuilder"],
-    cmdclass={"build_py": BuildPyWithJava},
+    ext_modules=[ext] if ext is not None else [],
+    libraries=[native_arrow.core_library()] if ext is not None else [],
+    cmdclass={"build_py": BuildPyWithJava, "build_ext": OptionalNativeArrow},
 )

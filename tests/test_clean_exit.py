@@ -25,8 +25,10 @@ import pytest
 
 import sealio
 from sealio.arrow import EncryptedFileSystem
+from sealio.fs import native
 
-RUNS = int(os.environ.get("SEALIO_EXIT_RUNS", "40"))
+RUNS = int(os.environ.get("SEALIO_EXIT_RUNS", "25"))
+NATIVE = pytest.mark.skipif(native.unavailable_here() is not None, reason=f"{native.unavailable_here()}")
 AT_ONCE = 2
 
 OPEN = """\
@@ -35,14 +37,14 @@ import pyarrow as pa, pyarrow.dataset as ds, pyarrow.fs as pafs
 from sealio.arrow import EncryptedFileSystem
 root = sys.argv[1]
 fs = EncryptedFileSystem(pafs.SubTreeFileSystem(root + "/data", pafs.LocalFileSystem()),
-                         keys=f"local://{root}/keyring.json")
+                         keys=f"local://{root}/keyring.json", native=sys.argv[2] == "native")
 """
 READ = OPEN + """\
 assert ds.dataset("csv", filesystem=fs, format="csv").to_table().num_rows == 20_000
 """
 WRITE = OPEN + """\
 t = pa.table({"id": range(20_000), "g": [i % 4 for i in range(20_000)]})
-ds.write_dataset(t, "out/" + sys.argv[2], filesystem=fs, format="csv", partitioning=["g"])
+ds.write_dataset(t, f"out/{sys.argv[2]}/{sys.argv[3]}", filesystem=fs, format="csv", partitioning=["g"])
 """
 
 
@@ -59,7 +61,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _run_many(script: Path, root: Path, runs: int) -> list[tuple[int, str]]:
+def _run_many(script: Path, root: Path, path: str, runs: int) -> list[tuple[int, str]]:
     """(exit status, stderr) of every run that did not return 0."""
     bad: list[tuple[int, str]] = []
     running: list[subprocess.Popen[bytes]] = []
@@ -72,21 +74,24 @@ def _run_many(script: Path, root: Path, runs: int) -> list[tuple[int, str]]:
     for i in range(runs):
         if len(running) >= AT_ONCE:
             reap(running.pop(0))
-        running.append(subprocess.Popen([sys.executable, str(script), str(root), str(i)],
+        running.append(subprocess.Popen([sys.executable, str(script), str(root), path, str(i)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
     for p in running:
         reap(p)
     return bad
 
 
+@pytest.mark.parametrize("path", ["python", pytest.param("native", marks=NATIVE)])
 @pytest.mark.parametrize("kind", ["read", "write"])
-def test_a_script_exits_cleanly_every_time(root: Path, tmp_path: Path, kind: str) -> None:
+def test_a_script_exits_cleanly_every_time(root: Path, tmp_path: Path, kind: str, path: str) -> None:
+    """Both paths: Python's (PyFileSystem) and the native one (one Python
+    call per open, whose references C++ drops before its files are gone)."""
     script = tmp_path / f"{kind}.py"
     script.write_text(READ if kind == "read" else WRITE)
-    bad = _run_many(script, root, RUNS)
+    bad = _run_many(script, root, path, RUNS)
     assert not bad, f"{len(bad)}/{RUNS} runs failed; first: exit {bad[0][0]}\n{bad[0][1]}"
     if kind == "write":
-        written = [p for p in (root / "data" / "out").rglob("*") if p.is_file()]
+        written = [p for p in (root / "data" / "out" / path).rglob("*") if p.is_file()]
         assert len(written) == 4 * RUNS and all(p.read_bytes()[:8] == b"\x89SEALIO\n" for p in written)
 
 
@@ -106,7 +111,7 @@ def test_after_the_exit_hook_calls_fail_fast_and_the_pool_runs_inline(root: Path
         held.close()
         print(executor().submit(lambda: "inline").result())
         """)
-    out = subprocess.run([sys.executable, "-c", OPEN + code, str(root)], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", OPEN + code, str(root), "python"], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()

@@ -401,7 +401,8 @@ class EncryptedFileSystemHandler(PolicyFileSystemHandler):
 
 def EncryptedFileSystem(base: Any = None, *, keys: Any, master_key: str | None = None,  # noqa: N802
                         segment_size: int | None = None, bind_paths: bool = False,
-                        passthrough: bool = False, threads: int | None = None) -> pafs.PyFileSystem:
+                        passthrough: bool = False, threads: int | None = None,
+                        native: bool | None = None) -> pafs.PyFileSystem:
     """A ``pyarrow.fs.FileSystem`` whose files are sealed files in ``base``.
 
     ``base``: any pyarrow filesystem (default: local disk; wrap a directory
@@ -414,8 +415,15 @@ def EncryptedFileSystem(base: Any = None, *, keys: Any, master_key: str | None =
     without reading files. ``bind_paths`` binds each file to its path (as
     AAD), so files cannot be swapped or renamed outside this filesystem.
     ``passthrough`` reads plaintext files as they are: for migrations only.
+    ``native``: over a native pyarrow base the files are read and written in
+    C++ with no Python call per read (:mod:`sealio.fs.native`) when the
+    compiled module is there; None (default) chooses, and logs which,
+    True requires it, False keeps the ``pyarrow.fs.PyFileSystem`` path.
+    Both are ``PyFileSystem``s with this ``handler``, and have one policy.
     """
+    from sealio.fs.native import choose
+
     handler = EncryptedFileSystemHandler(pafs.LocalFileSystem() if base is None else base, keys=keys,
                                          master_key=master_key, segment_size=segment_size,
                                          bind_paths=bind_paths, passthrough=passthrough, threads=threads)
-    return pafs.PyFileSystem(handler)
+    return choose(handler, native)

@@ -21,20 +21,23 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import sys
 import threading
 import time
 import weakref
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sealio.io.pool import shutdown as shutdown_pool
 
-__all__ = ["ExitingError", "call", "drain", "exiting", "track"]
+__all__ = ["ExitingError", "add_gauge", "call", "drain", "exiting", "track"]
 
 QUIET_S = 0.1  # no tracked object released for this long: the rest are the program's own
+SETTLE_S = 0.02  # then the GIL stays free this long, for threads finishing a release
 DEADLINE_S = 10.0  # never hold the exit longer than this
 
 _lock = threading.Lock()
 _live: weakref.WeakSet[Any] = weakref.WeakSet()
+_gauges: list[Callable[[], int]] = []  # other counts of objects Arrow holds (native files)
 _busy = 0
 _exiting = False
 
@@ -52,6 +55,14 @@ def track(obj: Any) -> Any:
     with _lock:
         _live.add(obj)
     return obj
+
+
+def add_gauge(count: Callable[[], int]) -> None:
+    """Also wait for ``count()`` (objects Arrow holds that are not Python
+    objects, e.g. native files holding a reference to sealio's hooks) to
+    reach zero."""
+    with _lock:
+        _gauges.append(count)
 
 
 @contextlib.contextmanager
@@ -72,10 +83,11 @@ def call(refuse: bool = True) -> Iterator[None]:
 
 def _state() -> tuple[int, int]:
     with _lock:
-        return _busy, len(_live)
+        busy, live, gauges = _busy, len(_live), list(_gauges)
+    return busy, live + sum(g() for g in gauges)
 
 
-def drain(quiet: float = QUIET_S, deadline: float = DEADLINE_S) -> tuple[int, int]:
+def drain(quiet: float = QUIET_S, deadline: float = DEADLINE_S, settle: float = SETTLE_S) -> tuple[int, int]:
     """Refuse new calls, wait for those in flight and for Arrow to release
     the tracked objects (until none is left, or none was released for
     ``quiet`` seconds with no call in flight), then stop the worker pool.
@@ -83,18 +95,32 @@ def drain(quiet: float = QUIET_S, deadline: float = DEADLINE_S) -> tuple[int, in
     global _exiting
     with _lock:
         _exiting = True
-    start = last = time.monotonic()
-    busy, live = _state()
-    while busy or live:
-        time.sleep(0.001)
-        now = time.monotonic()
-        nbusy, nlive = _state()
-        if nlive != live or nbusy:
-            last = now
-        busy, live = nbusy, nlive
-        if now - start > deadline or (not busy and now - last > quiet):
-            break
-    shutdown_pool()
+    # A thread that signalled "done" still runs a few bytecodes before it
+    # gives the GIL back to Arrow's C++; a long switch interval keeps it
+    # from being preempted there (and then killed re-taking the GIL once
+    # finalization began); the final sleeps let it finish.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(max(interval, 1.0))
+    try:
+        start = last = time.monotonic()
+        busy, live = _state()
+        while True:
+            while busy or live:
+                time.sleep(0.001)
+                now = time.monotonic()
+                nbusy, nlive = _state()
+                if nlive != live or nbusy:
+                    last = now
+                busy, live = nbusy, nlive
+                if now - start > deadline or (not busy and now - last > quiet):
+                    break
+            time.sleep(settle)
+            if _state() == (busy, live) or time.monotonic() - start > deadline:
+                break
+            busy, live = _state()
+        shutdown_pool()
+    finally:
+        sys.setswitchinterval(interval)
     return busy, live
 
 
