@@ -6,9 +6,12 @@ rewrap, demo and bigdl, one module per command group (:mod:`.keys`,
 
 Exit status: 0 success; 1 the operation failed (integrity or
 authentication failure, unknown key, malformed or not-sealed input, I/O
-error); 2 usage error (bad arguments, missing input or keyring). Every
+error, an optional part not installed); 2 usage error (bad arguments,
+missing input or keyring, a keyring path that is a directory). Every
 failure is one line on stderr, never a traceback (``SEALIO_DEBUG=1``
-re-raises unforeseen errors).
+re-raises unforeseen errors); a missing optional part (pyspark, Java,
+fsspec, hvac, boto3, ...) is one sentence saying what to install. Warnings
+are one line each (no source file or line), each shown once per run.
 
 Trees: symbolic links inside SRC are not followed, nor directories in DST
 that are symbolic links (``--follow-symlinks`` does both); links, FIFOs,
