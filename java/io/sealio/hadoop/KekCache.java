@@ -21,6 +21,7 @@ public final class KekCache {
   private static final SecureRandom RANDOM = new SecureRandom();
   private static final ConcurrentHashMap<String, Entry> READ = new ConcurrentHashMap<>();
   private static final ConcurrentHashMap<String, WriterKek> WRITE = new ConcurrentHashMap<>();
+  private static final ConcurrentHashMap<String, Object> LOCKS = new ConcurrentHashMap<>();
   private static final AtomicLong UNWRAPS = new AtomicLong();
   private static final AtomicLong WRAPS = new AtomicLong();
 
@@ -59,13 +60,21 @@ public final class KekCache {
     if (hit != null && now - hit.expires < 0) {
       return hit.kek;
     }
-    UNWRAPS.incrementAndGet();
-    byte[] kek = kms.unwrapKey(wrapped, masterKeyId);
-    if (kek == null || kek.length != 32) {
-      throw new IOException("the KMS returned a KEK that is not 32 bytes");
+    // one KMS call per key however many tasks miss at once
+    synchronized (LOCKS.computeIfAbsent(key, k -> new Object())) {
+      hit = READ.get(key);
+      now = System.nanoTime();
+      if (hit != null && now - hit.expires < 0) {
+        return hit.kek;
+      }
+      UNWRAPS.incrementAndGet();
+      byte[] kek = kms.unwrapKey(wrapped, masterKeyId);
+      if (kek == null || kek.length != 32) {
+        throw new IOException("the KMS returned a KEK that is not 32 bytes");
+      }
+      READ.put(key, new Entry(kek, now + TTL_NANOS));
+      return kek;
     }
-    READ.put(key, new Entry(kek, now + TTL_NANOS));
-    return kek;
   }
 
   static WriterKek writer(KekSource kms, String masterKeyId) throws IOException {
@@ -107,5 +116,6 @@ public final class KekCache {
   public static void clear() {
     READ.clear();
     WRITE.clear();
+    LOCKS.clear();
   }
 }

@@ -6,6 +6,9 @@ package io.sealio.hadoop;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.net.URI;
+import java.nio.channels.FileChannel;
+import java.nio.file.Paths;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
@@ -168,9 +171,15 @@ public class SealedFileSystem extends FileSystem {
     if (st.isDirectory()) {
       throw new FileNotFoundException(shown(f) + " is a directory");
     }
+    String name = shown(makeQualified(f));
+    if ("file".equals(innerScheme)) { // pread straight into the cipher's buffers
+      FileChannel ch = FileChannel.open(Paths.get(p.toUri()), StandardOpenOption.READ);
+      return new FSDataInputStream(SealedInputStream.open(ch, st.getLen(), name, keys(), NO_AAD, requireCommitment,
+          jni, 1 << segmentLog2, batchBytes));
+    }
     FSDataInputStream raw = inner.open(p, bufferSize);
-    return new FSDataInputStream(SealedInputStream.open(raw, st.getLen(), shown(makeQualified(f)), keys(), NO_AAD,
-        requireCommitment, jni, 1 << segmentLog2, batchBytes));
+    return new FSDataInputStream(SealedInputStream.open(raw, st.getLen(), name, keys(), NO_AAD, requireCommitment,
+        jni, 1 << segmentLog2, batchBytes));
   }
 
   @Override

@@ -6,7 +6,9 @@ package io.sealio.hadoop;
 import io.sealio.hadoop.SealedFileException.Kind;
 import java.io.EOFException;
 import java.io.IOException;
+import java.io.Closeable;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.hadoop.fs.FSDataInputStream;
 import org.apache.hadoop.fs.FSInputStream;
@@ -23,7 +25,7 @@ import org.apache.hadoop.fs.FSInputStream;
  */
 public final class SealedInputStream extends FSInputStream {
   private static final AtomicLong DECRYPTED = new AtomicLong();
-  private final FSDataInputStream in;
+  private final Source in;
   private final String file;
   private final long fileSize;
   private final long size;
@@ -33,8 +35,6 @@ public final class SealedInputStream extends FSInputStream {
   private final int batchSegs;
   private final ByteBuffer ct;
   private final ByteBuffer pt;
-  private final boolean ctDirectRead;
-  private byte[] staging;
   private long ptStart;
   private long ptEnd;
   private long pos;
@@ -44,7 +44,71 @@ public final class SealedInputStream extends FSInputStream {
   private boolean closed;
   private final byte[] one = new byte[1];
 
-  private SealedInputStream(FSDataInputStream in, String file, long fileSize, SealedHeader h, SegmentCipher cipher,
+  /** Where the ciphertext comes from: a Hadoop stream, or a local file's channel (no copies on the way). */
+  interface Source extends Closeable {
+    /** Fill {@code dst} from its position to its limit with the bytes at {@code pos}. */
+    void readFully(long pos, ByteBuffer dst) throws IOException;
+  }
+
+  private static final class HadoopSource implements Source {
+    private final FSDataInputStream in;
+    private final boolean direct;
+    private byte[] staging;
+
+    HadoopSource(FSDataInputStream in) {
+      this.in = in;
+      this.direct = in.hasCapability("in:preadbytebuffer");
+    }
+
+    @Override
+    public void readFully(long pos, ByteBuffer dst) throws IOException {
+      int len = dst.remaining();
+      if (dst.hasArray()) {
+        in.readFully(pos, dst.array(), dst.arrayOffset() + dst.position(), len);
+      } else if (direct) {
+        in.readFully(pos, dst);
+      } else {
+        if (staging == null || staging.length < len) {
+          staging = new byte[len];
+        }
+        in.readFully(pos, staging, 0, len);
+        dst.put(staging, 0, len);
+      }
+    }
+
+    @Override
+    public void close() throws IOException {
+      in.close();
+    }
+  }
+
+  private static final class ChannelSource implements Source {
+    private final FileChannel ch;
+    private final String file;
+
+    ChannelSource(FileChannel ch, String file) {
+      this.ch = ch;
+      this.file = file;
+    }
+
+    @Override
+    public void readFully(long pos, ByteBuffer dst) throws IOException {
+      while (dst.hasRemaining()) {
+        int got = ch.read(dst, pos);
+        if (got < 0) {
+          throw new EOFException(file + ": file shrank while it was read");
+        }
+        pos += got;
+      }
+    }
+
+    @Override
+    public void close() throws IOException {
+      ch.close();
+    }
+  }
+
+  private SealedInputStream(Source in, String file, long fileSize, SealedHeader h, SegmentCipher cipher,
       int batchBytes) {
     this.in = in;
     this.file = file;
@@ -56,7 +120,6 @@ public final class SealedInputStream extends FSInputStream {
     this.batchSegs = Math.max(1, batchBytes / seg);
     this.ct = cipher.allocate(batchSegs * (seg + SealedHeader.TAG));
     this.pt = cipher.allocate(batchSegs * seg);
-    this.ctDirectRead = ct.isDirect() && in.hasCapability("in:preadbytebuffer");
   }
 
   /**
@@ -68,11 +131,23 @@ public final class SealedInputStream extends FSInputStream {
    */
   public static SealedInputStream open(FSDataInputStream in, long fileSize, String file, KekSource kms, byte[] aad,
       boolean requireCommitment, boolean jni, int segmentSize, int batchBytes) throws IOException {
+    return open(new HadoopSource(in), fileSize, file, kms, aad, requireCommitment, jni, segmentSize, batchBytes);
+  }
+
+  /** As above, reading a local file through its channel. */
+  public static SealedInputStream open(FileChannel in, long fileSize, String file, KekSource kms, byte[] aad,
+      boolean requireCommitment, boolean jni, int segmentSize, int batchBytes) throws IOException {
+    return open(new ChannelSource(in, file), fileSize, file, kms, aad, requireCommitment, jni, segmentSize,
+        batchBytes);
+  }
+
+  private static SealedInputStream open(Source in, long fileSize, String file, KekSource kms, byte[] aad,
+      boolean requireCommitment, boolean jni, int segmentSize, int batchBytes) throws IOException {
     SegmentCipher cipher = null;
     try {
       byte[] head = new byte[SealedHeader.SIZE];
       int got = (int) Math.min(SealedHeader.SIZE, fileSize);
-      in.readFully(0, head, 0, got);
+      in.readFully(0, ByteBuffer.wrap(head, 0, got));
       SealedHeader h = SealedHeader.parse(head, got, file, requireCommitment);
       if (segmentSize > 0 && h.segmentSize() != segmentSize) {
         throw new SealedFileException(Kind.FORMAT, file, "sealed with " + h.segmentSize()
@@ -126,21 +201,9 @@ public final class SealedInputStream extends FSInputStream {
     long off = SealedHeader.SIZE + first * full;
     int len = (int) Math.min(count * full, fileSize - off);
     ptStart = ptEnd = -1;
-    ct.clear();
-    if (ct.hasArray()) {
-      in.readFully(off, ct.array(), ct.arrayOffset(), len);
-    } else if (ctDirectRead) {
-      ByteBuffer view = ct.duplicate();
-      view.limit(len);
-      in.readFully(off, view);
-    } else {
-      if (staging == null) {
-        staging = new byte[ct.capacity()];
-      }
-      in.readFully(off, staging, 0, len);
-      ct.put(staging, 0, len);
-      ct.clear();
-    }
+    ByteBuffer view = ct.duplicate();
+    view.clear().limit(len);
+    in.readFully(off, view);
     int got;
     try {
       got = cipher.open(ct, len, pt, first, first + count == segments);
