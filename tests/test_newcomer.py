@@ -476,3 +476,10 @@ def test_a_stopped_seaweedfs_leaves_nothing_in_tmp() -> None:
     assert not workdir.exists()
     assert not [s for s in server.sockets if os.path.lexists(s)]
     assert not list(Path(tempfile.gettempdir()).glob(f"weed.*.{pid}"))
+
+
+def test_the_library_refuses_a_keyring_path_naming_a_directory(tmp_path: Path) -> None:
+    for path in (f"{tmp_path / 'new'}/", tmp_path):
+        with pytest.raises(sealio.KmsError, match="names a directory"):
+            sealio.LocalKeyring.create(path)
+    assert not (tmp_path / "new").exists()

@@ -97,7 +97,11 @@ class LocalKeyring:
     @classmethod
     def create(cls, path: str | os.PathLike[str], passphrase: str | bytes | None = None, *,
                scrypt_n: int = DEFAULT_SCRYPT_N) -> LocalKeyring:
-        """Create an empty keyring file (mode 0600); refuses to overwrite."""
+        """Create an empty keyring file (mode 0600); refuses to overwrite, and
+        a path naming a directory (``DIR/``, which Path would make a file DIR)."""
+        if os.fspath(path).endswith(("/", os.sep)) or Path(path).expanduser().is_dir():
+            raise KmsError(f"keyring {os.fspath(path)} names a directory, not a keyring file "
+                           "(name the file in it, e.g. keyring.json)")
         p = Path(path).expanduser()
         p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         pw = passphrase.encode() if isinstance(passphrase, str) else passphrase
