@@ -10,7 +10,9 @@ in the Markdown source (several marks are separated by commas)::
     <!-- snippet: not run: REASON --> never runs (a placeholder host, an install)
 
 Every other block is a script of its own, so it must show everything it
-uses, keys included.
+uses, keys included. ``DOC_NEEDS`` gives a whole document a mark;
+``NOT_YET`` lists blocks known not to run as written (strict expected
+failures, reported to their owners).
 """
 
 from __future__ import annotations
@@ -53,6 +55,14 @@ def _have_vault() -> bool:
 # Heavy parts a block may need: whether this run has them. A `vault` block
 # gets a private OpenBao dev server (VAULT_ADDR, VAULT_TOKEN), removed after.
 NEEDS: dict[str, Callable[[], bool]] = {"spark": _have_spark, "vault": _have_vault}
+
+# Documents whose every block needs a part, as if each carried the mark.
+DOC_NEEDS: dict[str, list[str]] = {"docs/SPARK.md": ["spark"]}
+
+# Blocks that do not run as written yet (reported to their documents'
+# owners), by id: each still runs, as a strict expected failure, so one that
+# starts to work fails here until it is taken off this list.
+NOT_YET: dict[str, str] = {}
 
 # (file, text in the script, text its stdout must contain): the outputs the
 # docs promise in their comments, checked where they matter.
@@ -102,7 +112,7 @@ def scripts() -> list[Script]:
                 last.body += "\n" + body
                 last.needs += needs
                 continue
-            last = Script(doc, line, lang, body, needs, not_run)
+            last = Script(doc, line, lang, body, [*DOC_NEEDS.get(doc, []), *needs], not_run)
             out.append(last)
     return out
 
@@ -115,6 +125,8 @@ def test_conventions_hold() -> None:
     blocks are exempt (each with its reason)."""
     for doc, src, _ in EXPECT:
         assert any(s.doc == doc and src in s.body for s in SCRIPTS), (doc, src)
+    ids = {s.id for s in SCRIPTS if not s.not_run}
+    assert set(NOT_YET) <= ids, set(NOT_YET) - ids  # line numbers moved: update NOT_YET
     exempt = [s for s in SCRIPTS if s.not_run]
     assert len(exempt) <= len(SCRIPTS) // 3, [(s.id, s.not_run) for s in exempt]
 
@@ -157,6 +169,10 @@ def test_snippet_runs_as_written(script: Script, tmp_path: Path) -> None:
             env["PATH"] = os.pathsep.join([os.path.dirname(find_tool("bao") or "bao"), env["PATH"]])
         proc = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True,
                               timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    if script.id in NOT_YET:
+        if proc.returncode != 0:
+            pytest.xfail(f"does not run as written yet: {NOT_YET[script.id]}")
+        pytest.fail(f"{script.id} runs as written now: take it off NOT_YET")
     assert proc.returncode == 0, f"{script.id} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
     for doc, src, want in EXPECT:
         if doc == script.doc and src in script.body:
