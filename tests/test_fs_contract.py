@@ -204,12 +204,20 @@ def uri(tmp_path: Path) -> str:
     return f"local://{ring.path}"
 
 
-@pytest.fixture(params=["arrow", "fsspec"])
+@pytest.fixture(params=["arrow", "arrow-native", "fsspec"])
 def sealed(request: pytest.FixtureRequest, store: Store, uri: str) -> Any:
-    """``sealed(**options)``: the adapter under test over ``store``."""
+    """``sealed(**options)``: the adapter under test over ``store``
+    (arrow: the PyFileSystem path; arrow-native: C++ files, native bases only)."""
+    if request.param == "arrow-native":
+        from sealio.fs.native import unavailable_here
+
+        if store.kind == "memory" or unavailable_here() is not None:
+            pytest.skip(f"no native path over {store.kind}: {unavailable_here() or 'an fsspec base'}")
+
     def make(**kw: Any) -> Adapter:
         kw.setdefault("keys", uri)
-        if request.param == "arrow":
+        if request.param.startswith("arrow"):
+            kw["native"] = request.param == "arrow-native"
             return Arrow(EncryptedFileSystem(store.arrow_base, **kw), store.arrow_root)
         return Fsspec(SealioFileSystem(fs=store.raw, **kw), store.root)
     return make

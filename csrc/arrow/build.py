@@ -7,7 +7,7 @@ checked at import by :mod:`sealio.fs.native`).
 setup.py calls :func:`extension` (None when Cython or pyarrow is missing:
 the package then uses the Python path). For development, build in place:
 
-    python csrc/arrow/build.py     # writes python/sealio/fs/_native_arrow*.so
+    python csrc/arrow/build.py     # puts python/sealio/fs/_native_arrow*.so in place (by rename)
 """
 
 from __future__ import annotations
@@ -93,10 +93,13 @@ def main() -> None:
     build_clib = dist.get_command_obj("build_clib")
     build_clib.build_temp = "build/native-arrow"
     build_ext = dist.get_command_obj("build_ext")
-    build_ext.inplace = True
     build_ext.build_temp = "build/native-arrow"
+    build_ext.build_lib = "build/native-arrow/lib"
     dist.run_command("build_clib")  # build_ext then links the library build_clib made
     dist.run_command("build_ext")
+    built = build_ext.get_ext_fullpath(NAME)
+    # Renamed into place: processes that have the old one loaded keep it.
+    os.replace(built, ROOT / "python/sealio/fs" / os.path.basename(built))
 
 
 if __name__ == "__main__":

@@ -118,8 +118,10 @@ class SealedInputFile : public arrow::io::RandomAccessFile {
 
  public:
   SealedInputFile(std::shared_ptr<arrow::io::RandomAccessFile> base, FileKey key, int64_t size,
-                  int64_t nseg, std::string path, std::shared_ptr<PyRef> hooks, int threads)
-      : base_(std::move(base)),
+                  int64_t nseg, std::string path, std::shared_ptr<PyRef> hooks, int threads,
+                  std::shared_ptr<std::atomic<int64_t>> decrypted)
+      : decrypted_(std::move(decrypted)),
+        base_(std::move(base)),
         key_(std::move(key)),
         size_(size),
         nseg_(nseg),
@@ -146,6 +148,7 @@ class SealedInputFile : public arrow::io::RandomAccessFile {
       sealio_wipe(out->mutable_data(), static_cast<size_t>(out->size()));
       return Failure(hooks_, path_, kind, first);
     }
+    decrypted_->fetch_add(1);
     final_ = std::shared_ptr<Buffer>(std::move(out));
     return Status::OK();
   }
@@ -205,6 +208,7 @@ class SealedInputFile : public arrow::io::RandomAccessFile {
   }
 
  private:
+  std::shared_ptr<std::atomic<int64_t>> decrypted_;  // the filesystem's count (tests, benchmarks)
   int64_t CtOffset(int64_t index) const { return kHeaderSize + index * (key_.seg + kTag); }
 
   int Open(int64_t first, int64_t count, bool final, const uint8_t* in, int64_t in_len, uint8_t* out,
@@ -262,6 +266,7 @@ class SealedInputFile : public arrow::io::RandomAccessFile {
       failed_.store(true);
       return Failure(hooks_, path_, "segment", first + bad);
     }
+    decrypted_->fetch_add(count);
     if (tail) std::memcpy(plain->mutable_data() + count * seg, final_->data(), static_cast<size_t>(tail));
     return arrow::SliceBuffer(plain, position - first * seg, nbytes);
   }
@@ -520,7 +525,7 @@ class SealedFileSystem : public arrow::py::fs::PyFileSystem {
       return raw;
     }
     auto file = std::make_shared<SealedInputFile>(std::move(raw), std::move(key), size, nseg, path, hooks_,
-                                                  threads_);
+                                                  threads_, decrypted_);
     ARROW_RETURN_NOT_OK(file->Open());
     return file;
   }
@@ -593,7 +598,10 @@ class SealedFileSystem : public arrow::py::fs::PyFileSystem {
     return out;
   }
 
+  int64_t segments_decrypted() const { return decrypted_->load(); }
+
  private:
+  std::shared_ptr<std::atomic<int64_t>> decrypted_ = std::make_shared<std::atomic<int64_t>>(0);
   std::shared_ptr<PyRef> hooks_;
   std::shared_ptr<arrow::fs::FileSystem> inner_;
   std::shared_ptr<arrow::fs::FileSystem> base_;
@@ -618,6 +626,11 @@ std::shared_ptr<arrow::fs::FileSystem> MakeSealedFileSystem(PyObject* handler, P
 }
 
 int64_t LiveFiles() { return g_live.load(); }
+
+int64_t SegmentsDecrypted(const std::shared_ptr<arrow::fs::FileSystem>& fs) {
+  auto* sealed = dynamic_cast<SealedFileSystem*>(fs.get());
+  return sealed == nullptr ? -1 : sealed->segments_decrypted();
+}
 
 int KernelAvailable() { return sealio_kernel_best() != 0 ? 1 : 0; }
 

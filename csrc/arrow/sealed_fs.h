@@ -67,4 +67,7 @@ int KernelAvailable();
 // Native files now alive (opened and not yet destroyed).
 int64_t LiveFiles();
 
+// Segments decrypted by the files of `fs` (a sealed filesystem; else -1).
+int64_t SegmentsDecrypted(const std::shared_ptr<arrow::fs::FileSystem>& fs);
+
 }  // namespace sealio_arrow

@@ -19,6 +19,7 @@ cdef extern from "sealed_fs.h" namespace "sealio_arrow" nogil:
                                                  shared_ptr[CFileSystem] base, int threads) except +
     int KernelAvailable()
     long long LiveFiles()
+    long long SegmentsDecrypted(const shared_ptr[CFileSystem]& fs)
 
 
 def kernel_available():
@@ -42,6 +43,11 @@ cdef class NativeSealedFileSystem(PyFileSystem):
     def __init__(self, handler, hooks, FileSystem inner not None, FileSystem base not None, int threads):
         self.init(MakeSealedFileSystem(<PyObject*>handler, <PyObject*>hooks, inner.unwrap(), base.unwrap(),
                                        threads))
+
+    @property
+    def segments_decrypted(self):
+        """Segments this filesystem's files decrypted (tests, benchmarks)."""
+        return SegmentsDecrypted(self.unwrap())
 
     def __reduce__(self):
         from sealio.fs.native import restore
