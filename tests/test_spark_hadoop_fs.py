@@ -370,3 +370,12 @@ def test_keys_are_configuration_and_bad_configuration_is_refused(sfs: Any, tmp_p
     pw.generate("k")
     with pytest.raises(Exception, match="passphrase-protected"):
         jvm.io.sealio.hadoop.LocalKeyring.fromConfig(f"local://{tmp_path / 'pw.json'}")
+
+
+def test_demo_simple_query_runs_on_the_native_path(sfs: Any, tmp_path: Path) -> None:
+    from sealio.spark.simple_query import run
+
+    said: list[str] = []
+    assert run(tmp_path, rows=2000, seed=3, say=said.append)
+    native = [s for s in said if "sealed://" in s and "Spark's own reader" in s]
+    assert native and said[-1].startswith("# OK:") and "Spark on sealed:// " in said[-1], said
