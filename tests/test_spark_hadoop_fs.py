@@ -379,3 +379,19 @@ def test_demo_simple_query_runs_on_the_native_path(sfs: Any, tmp_path: Path) -> 
     assert run(tmp_path, rows=2000, seed=3, say=said.append)
     native = [s for s in said if "sealed://" in s and "Spark's own reader" in s]
     assert native and said[-1].startswith("# OK:") and "Spark on sealed:// " in said[-1], said
+
+
+def test_names_with_spaces_and_escapes(sfs: Any, ring: Any, tmp_path: Path) -> None:
+    kr, _ = ring
+    d = tmp_path / "d ir%20x"
+    d.mkdir()
+    p = d / "a b,c%41é.csv"
+    with sealio.open(p, "wb", keys=kr, master_key="spark") as f:
+        f.write(b"1,x\n2,y\n")
+    fs = jfs(sfs)
+    assert java_read(sfs, fs, p) == b"1,x\n2,y\n"
+    assert [st.getPath().getName() for st in fs.listStatus(jpath(sfs, d))] == [p.name]
+    java_write(sfs, fs, d / "out put%2F.bin", b"abc")
+    with sealio.open(d / "out put%2F.bin", "rb", keys=kr) as f:
+        assert f.read() == b"abc"
+    assert sfs.read.schema("a int, b string").csv(sealed_url(d)).count() == 3  # and the row "abc"
