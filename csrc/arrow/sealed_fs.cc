@@ -426,7 +426,7 @@ class SealedOutputStream : public arrow::io::OutputStream {
   std::vector<uint8_t> out_;
   int64_t index_ = 0;
   int64_t written_ = 0;
-  bool closed_ = false;
+  std::atomic<bool> closed_{false};
   mutable std::mutex mutex_;
 };
 
