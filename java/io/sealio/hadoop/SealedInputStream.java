@@ -117,7 +117,7 @@ public final class SealedInputStream extends FSInputStream {
     this.size = SealedHeader.plaintextSize(fileSize, seg);
     this.segments = SealedHeader.segments(size, seg);
     this.cipher = cipher;
-    this.batchSegs = Math.max(1, batchBytes / seg);
+    this.batchSegs = (int) Math.max(1, Math.min(batchBytes / seg, segments)); // small files, small buffers
     this.ct = cipher.allocate(batchSegs * (seg + SealedHeader.TAG));
     this.pt = cipher.allocate(batchSegs * seg);
   }
