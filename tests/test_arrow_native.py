@@ -1,0 +1,188 @@
+"""The native (C++) path of EncryptedFileSystem: what is its own. The
+contract every adapter shares runs on it in test_fs_contract.py
+(arrow-native) and test_arrow_filesystem.py (native); exits in
+test_clean_exit.py.
+
+Here: files cross between the paths byte for byte; one Python call per
+open and none per read (the Python reader is made unusable and reads
+still work); reads at every segment edge and large parallel reads match;
+a bad segment fails and stays failed; the path is chosen and logged as
+documented; pickles and pyarrow's own wrapping keep the policy."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import pytest
+
+import sealio
+from sealio.arrow import EncryptedFileSystem
+from sealio.errors import ConfigurationError
+from sealio.format import header as H
+from sealio.fs import native
+from sealio.io.reader import SealedReader
+from sealio.kms import KmsRef
+
+pytestmark = pytest.mark.skipif(native.unavailable_here() is not None,
+                                reason=f"no native path: {native.unavailable_here()}")
+SEG = 1 << H.DEFAULT_SEGMENT_LOG2
+
+
+@pytest.fixture()
+def uri(tmp_path: Path) -> str:
+    ring = sealio.LocalKeyring.create(tmp_path / "keyring.json")
+    ring.generate("main")
+    KmsRef.forget()
+    return f"local://{ring.path}"
+
+
+@pytest.fixture()
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "d").mkdir()
+    return tmp_path / "d"
+
+
+def _fs(root: Path, uri: str, **kw: Any) -> pafs.FileSystem:
+    return EncryptedFileSystem(pafs.SubTreeFileSystem(str(root), pafs.LocalFileSystem()), keys=uri, **kw)
+
+
+def _write(fs: pafs.FileSystem, name: str, data: bytes) -> None:
+    with fs.open_output_stream(name, compression=None) as f:
+        f.write(data)
+
+
+def _read(fs: pafs.FileSystem, name: str) -> bytes:
+    with fs.open_input_file(name) as f:
+        return f.read()
+
+
+SIZES = (0, 1, SEG - 1, SEG, SEG + 1, 3 * SEG, (4 << 20) + 5 * SEG + 17, (9 << 20) + 3)
+
+
+def test_files_cross_between_the_paths_and_sealio_open(root: Path, uri: str) -> None:
+    nat, py = _fs(root, uri, native=True), _fs(root, uri, native=False)
+    assert type(nat).__name__ == "NativeSealedFileSystem" and type(py) is pafs.PyFileSystem
+    for n in SIZES:
+        data = os.urandom(n)
+        _write(nat, f"n{n}", data)
+        _write(py, f"p{n}", data)
+        assert (root / f"n{n}").stat().st_size == (root / f"p{n}").stat().st_size  # same layout
+        assert _read(py, f"n{n}") == _read(nat, f"p{n}") == _read(nat, f"n{n}") == data
+        with sealio.open(root / f"n{n}", "rb", keys=uri) as f:
+            assert f.read() == data
+    assert not [p for p in root.iterdir() if p.name.endswith(".sealio-tmp")]
+
+
+def test_reads_at_every_edge_match(root: Path, uri: str) -> None:
+    nat = _fs(root, uri, native=True)
+    data = os.urandom(5 * SEG + 1234)
+    _write(nat, "r", data)
+    with nat.open_input_file("r") as f:
+        assert f.size() == len(data)
+        for edge in range(0, len(data) + SEG, SEG):
+            for off in (edge - 17, edge - 1, edge, edge + 1):
+                if off < 0:
+                    continue
+                for n in (0, 1, 16, SEG, 2 * SEG + 3, len(data)):
+                    assert f.read_at(n, off) == data[off:off + n], (off, n)
+        f.seek(SEG - 3)
+        assert f.read(10) == data[SEG - 3:SEG + 7] and f.tell() == SEG + 7
+
+
+def test_one_python_call_per_open_none_per_read(root: Path, uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opens go through NativeHooks.open_input, once each; the Python reader
+    is broken for the duration, and the scan does not notice."""
+    nat = _fs(root, uri, native=True)
+    table = pa.table({"x": pa.array(range(300_000)), "s": [f"v{i}" for i in range(300_000)]})
+    pq.write_table(table, "t.parquet", filesystem=nat, row_group_size=20_000)
+    opens: list[str] = []
+    real = native.NativeHooks.open_input
+
+    def counting(self: Any, path: str, head: bytes, size: int) -> Any:
+        opens.append(path)
+        return real(self, path, head, size)
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise AssertionError("the Python reader was used")
+
+    monkeypatch.setattr(native.NativeHooks, "open_input", counting)
+    for name in ("readinto_at", "readinto", "read", "read_at"):
+        monkeypatch.setattr(SealedReader, name, broken)
+    got = ds.dataset("t.parquet", filesystem=nat).to_table()
+    assert got.equals(table)
+    assert opens and set(opens) == {"t.parquet"} and len(opens) <= 2  # inspection + scan
+
+
+def test_large_parallel_reads_and_a_bad_segment_fails_and_stays_failed(root: Path, uri: str) -> None:
+    nat = _fs(root, uri, native=True, threads=2)
+    data = os.urandom(12 << 20)
+    _write(nat, "big", data)
+    with nat.open_input_file("big") as f:
+        assert f.read_at(len(data), 0) == data  # >= 4 MiB: decrypted on two threads
+    raw = bytearray((root / "big").read_bytes())
+    raw[H.HEADER_SIZE + 100 * (SEG + 16) + 5] ^= 1  # segment 100
+    (root / "big").write_bytes(bytes(raw))
+    with nat.open_input_file("big") as f:
+        assert f.read_at(SEG, 0) == data[:SEG]
+        with pytest.raises(sealio.IntegrityError, match="big: segment 100 failed authentication"):
+            f.read_at(len(data), 0)
+        with pytest.raises(sealio.IntegrityError, match="earlier read failed"):
+            f.read_at(SEG, 0)  # sticky, as the Python reader
+
+
+def test_a_file_cut_at_a_segment_boundary_says_truncated(root: Path, uri: str) -> None:
+    nat = _fs(root, uri, native=True)
+    _write(nat, "c", os.urandom(3 * SEG))
+    raw = (root / "c").read_bytes()
+    (root / "c").write_bytes(raw[:H.HEADER_SIZE + 2 * (SEG + 16)])
+    with pytest.raises(sealio.IntegrityError, match="c: sealed file is truncated"):
+        _read(nat, "c")
+
+
+def test_an_abandoned_writer_publishes_nothing(root: Path, uri: str) -> None:
+    nat = _fs(root, uri, native=True)
+    out = nat.open_output_stream("gone")
+    out.write(b"x" * 300_000)
+    del out
+    assert list(root.iterdir()) == []
+
+
+def test_the_path_is_chosen_and_said_once(root: Path, uri: str, tmp_path: Path,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    import fsspec
+
+    native._said.clear()
+    with caplog.at_level(logging.INFO, logger="sealio"):
+        _fs(root, uri)
+        _fs(root, uri)
+        over_fsspec = EncryptedFileSystem(pafs.PyFileSystem(pafs.FSSpecHandler(fsspec.filesystem("file"))),
+                                          keys=uri)
+    said = [r.getMessage() for r in caplog.records if r.name == "sealio"]
+    assert said == ["sealio: EncryptedFileSystem reads natively (C++ sealed files, no Python call per read)",
+                    "sealio: EncryptedFileSystem reads through pyarrow.fs.PyFileSystem (a Python call per read): "
+                    "the base filesystem is a Python one (fsspec)"]
+    assert type(over_fsspec) is pafs.PyFileSystem
+    with pytest.raises(ConfigurationError, match="fsspec"):
+        EncryptedFileSystem(pafs.PyFileSystem(pafs.FSSpecHandler(fsspec.filesystem("file"))), keys=uri,
+                            native=True)
+
+
+def test_pickles_and_pyarrows_own_wrapping_keep_the_policy(root: Path, uri: str) -> None:
+    nat = _fs(root, uri, native=True, bind_paths=True)
+    table = pa.table({"a": [1, 2, 3]})
+    ds.write_dataset(table, "ds", filesystem=nat, format="parquet")
+    again = pickle.loads(pickle.dumps(nat))
+    assert type(again).__name__ == "NativeSealedFileSystem" and again.equals(nat)
+    dataset = ds.dataset("ds", filesystem=again, format="parquet")
+    wrapped = dataset.filesystem  # pyarrow wraps the C++ filesystem back: a PyFileSystem with the handler
+    assert isinstance(wrapped, pafs.PyFileSystem) and wrapped.handler == nat.handler
+    assert dataset.to_table().equals(table)
+    assert pickle.loads(pickle.dumps(dataset)).to_table().equals(table)
