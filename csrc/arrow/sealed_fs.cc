@@ -189,6 +189,23 @@ class SealedInputFile : public arrow::io::RandomAccessFile {
   Result<std::shared_ptr<Buffer>> ReadAt(int64_t position, int64_t nbytes) override {
     return ReadRange(position, nbytes);
   }
+
+  // Arrow's read coalescing (ReadRangeCache, Parquet's pre_buffer) announces
+  // the ranges it will read: pass on their ciphertext ranges, so the base
+  // reads ahead (posix_fadvise on local disk).
+  Status WillNeed(const std::vector<arrow::io::ReadRange>& ranges) override {
+    std::vector<arrow::io::ReadRange> sealed;
+    sealed.reserve(ranges.size());
+    for (const auto& r : ranges) {
+      if (r.offset < 0 || r.length <= 0 || r.offset >= size_) continue;
+      const int64_t first = r.offset / key_.seg;
+      const int64_t last = (std::min(r.offset + r.length, size_) - 1) / key_.seg;
+      const int64_t file_end = CtOffset(nseg_ - 1) + (size_ - (nseg_ - 1) * key_.seg) + kTag;
+      const int64_t end = std::min(CtOffset(last) + key_.seg + kTag, file_end);
+      sealed.push_back({CtOffset(first), end - CtOffset(first)});
+    }
+    return base_->WillNeed(sealed);
+  }
   Result<std::shared_ptr<Buffer>> ReadAt(int64_t position, int64_t nbytes,
                                          bool allow_short_read) override {
     ARROW_ASSIGN_OR_RAISE(auto buf, ReadRange(position, nbytes));
