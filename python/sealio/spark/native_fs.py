@@ -34,8 +34,15 @@ _GLUE = Path("jni") / "sealio_jni.c"
 
 
 def c_source_dir() -> Path | None:
-    """The C core's ``csrc/`` (with the JNI glue) of a source checkout or
-    sdist, found by the pyproject.toml next to it; None in a wheel."""
+    """The C core's sources with the JNI glue: package data ``sealio/_csrc``
+    where the build copies them there, else the ``csrc/`` of a source
+    checkout or sdist (found by the pyproject.toml next to it); None when
+    neither is installed."""
+    from importlib import resources
+
+    data = Path(str(resources.files("sealio") / "_csrc"))
+    if (data / _GLUE).is_file() and (data / "include" / "sealio.h").is_file():
+        return data
     for parent in Path(__file__).resolve().parents:
         if (parent / "pyproject.toml").is_file() and (parent / "csrc" / _GLUE).is_file():
             return parent / "csrc"

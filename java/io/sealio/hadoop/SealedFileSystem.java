@@ -198,6 +198,10 @@ public class SealedFileSystem extends FileSystem {
     SealedOutputStream.Target publish = new SealedOutputStream.Target() {
       @Override
       public void commit() throws IOException {
+        if (!overwrite && inner.exists(target)) {
+          discard();
+          throw new FileAlreadyExistsException(shown(f) + " was created while it was being written");
+        }
         if (!inner.rename(tmp, target)) {
           if (!overwrite || !inner.delete(target, false) || !inner.rename(tmp, target)) {
             discard();
