@@ -99,21 +99,31 @@ def jni_library(build_dir: str | os.PathLike[str] | None = None) -> Path:
 
 def native_fs_conf(keys: str, *, master_key: str | None = None, segment_size: int | None = None,
                    jni: bool = True, jni_library_path: str | os.PathLike[str] | None = None,
+                   vault_token_file: str | os.PathLike[str] | None = None,
                    prefix: str = "spark.hadoop.") -> Mapping[str, str]:
     """Spark conf for ``sealed://`` paths with keys from a sealio keyring
-    (``keys`` = ``local:///abs/keyring.json``: configuration, never a key).
+    (``keys`` = ``local:///abs/keyring.json``) or Vault/OpenBao Transit
+    (``vault+https://HOST:PORT/MOUNT/keys/NAME``): configuration, never a
+    key or token (Vault's token comes from each JVM's ``$VAULT_TOKEN`` /
+    ``$BAO_TOKEN``, or the file ``vault_token_file`` names).
 
     Put :func:`sealio.spark.kms_client_jar` on the driver and executor
     class path. ``jni``: decrypt through the C core (the library from
     :func:`jni_library`, built now unless ``jni_library_path`` is given;
     when it cannot be built the filesystem uses JCE); ``jni=False`` forces
     JCE. ``prefix=""`` gives Hadoop keys for ``hadoopConfiguration()``."""
-    if not isinstance(keys, str) or not keys.startswith("local:///"):
-        raise ConfigurationError("the JVM side reads local keyrings: keys must be local:///abs/path/keyring.json")
+    if not isinstance(keys, str) or not keys.startswith(("local:///", "vault+http://", "vault+https://")):
+        raise ConfigurationError("the JVM side reads local keyrings (local:///abs/path/keyring.json) and Vault "
+                                 "Transit (vault+https://HOST:PORT/MOUNT/keys/NAME)")
+    from sealio.kms import KmsRef
+
+    KmsRef(keys)  # refuses credentials in the string, as everywhere else
     conf = {f"{prefix}fs.{SCHEME}.impl": FS_CLASS, f"{prefix}fs.{SCHEME}.keys": keys,
             f"{prefix}fs.{SCHEME}.jni.enabled": "true" if jni else "false"}
     if master_key:
         conf[f"{prefix}fs.{SCHEME}.master.key"] = master_key
+    if vault_token_file:
+        conf[f"{prefix}fs.{SCHEME}.vault.token.file"] = str(vault_token_file)
     if segment_size:
         conf[f"{prefix}fs.{SCHEME}.segment.size"] = str(int(segment_size))
     if jni:

@@ -60,8 +60,8 @@ public final class LocalKeyring implements KekSource {
     if (!"local".equals(parsed.getScheme()) || parsed.getPath() == null || !parsed.getPath().startsWith("/")
         || (host != null && !host.isEmpty() && !host.equals("localhost")) || parsed.getQuery() != null
         || parsed.getUserInfo() != null) {
-      throw new IOException("the JVM side of sealio reads local keyrings only: keys must be "
-          + "local:///absolute/path/keyring.json (Vault/AWS are not supported on the JVM yet)");
+      throw new IOException("a local keyring is configured as local:///absolute/path/keyring.json "
+          + "(the JVM side also reads vault+https://...; AWS KMS is not supported on the JVM yet)");
     }
     return load("local://" + parsed.getPath(), parsed.getPath());
   }

@@ -42,6 +42,7 @@ public class SealedFileSystem extends FileSystem {
   public static final String JNI_LIBRARY = PREFIX + "jni.library";
   public static final String REQUIRE_COMMITMENT = PREFIX + "require.commitment";
   public static final String BATCH_BYTES = PREFIX + "batch.bytes";
+  public static final String VAULT_TOKEN_FILE = PREFIX + "vault.token.file";
   public static final String TEMP_SUFFIX = ".sealio-tmp"; // as sealio.io.atomic: listings hide these
   private static final byte[] NO_AAD = new byte[0];
 
@@ -56,6 +57,7 @@ public class SealedFileSystem extends FileSystem {
   private boolean jni;
   private boolean requireCommitment;
   private int batchBytes;
+  private String vaultTokenFile;
   private volatile KekSource kms;
 
   @Override
@@ -94,6 +96,7 @@ public class SealedFileSystem extends FileSystem {
     }
     requireCommitment = conf.getBoolean(REQUIRE_COMMITMENT, false);
     batchBytes = conf.getInt(BATCH_BYTES, 1 << 20);
+    vaultTokenFile = conf.getTrimmed(VAULT_TOKEN_FILE, "");
     workingDir = toOuter(inner.getWorkingDirectory());
   }
 
@@ -119,9 +122,11 @@ public class SealedFileSystem extends FileSystem {
         if (kms == null) {
           if (keysConfig.isEmpty()) {
             throw new IOException("sealed filesystem: set " + KEYS + " = local:///absolute/path/keyring.json "
+                + "or vault+https://HOST:PORT/MOUNT/keys/NAME "
                 + "(or $SEALIO_KEYRING in the environment of every executor)");
           }
-          kms = LocalKeyring.fromConfig(keysConfig);
+          kms = keysConfig.startsWith("vault+") ? VaultTransit.fromConfig(keysConfig, vaultTokenFile)
+              : LocalKeyring.fromConfig(keysConfig);
         }
         k = kms;
       }
