@@ -186,3 +186,32 @@ def test_pickles_and_pyarrows_own_wrapping_keep_the_policy(root: Path, uri: str)
     assert isinstance(wrapped, pafs.PyFileSystem) and wrapped.handler == nat.handler
     assert dataset.to_table().equals(table)
     assert pickle.loads(pickle.dumps(dataset)).to_table().equals(table)
+
+
+@pytest.mark.parametrize("how", ["mismatch", "off"])
+def test_without_a_usable_module_the_python_path_is_taken_and_said(tmp_path: Path, uri: str, how: str) -> None:
+    """A module built against another pyarrow (its recorded version made to
+    differ) or SEALIO_ARROW_NATIVE=0: the Python path, with the reason."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""\
+        import logging, sys
+        logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
+        import pyarrow  # first: the module links against pyarrow's libraries
+        if {how == "mismatch"}:
+            from sealio.fs import _native_arrow
+            _native_arrow.PYARROW_VERSION = "1.0.0"
+        import pyarrow.fs as pafs
+        from sealio.arrow import EncryptedFileSystem
+        fs = EncryptedFileSystem(pafs.LocalFileSystem(), keys={uri!r})
+        print(type(fs).__name__)
+        """)
+    env = dict(os.environ, SEALIO_ARROW_NATIVE="0") if how == "off" else dict(os.environ)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    said, kind = out.stdout.strip().splitlines()
+    assert kind == "PyFileSystem"
+    assert said.startswith("sealio: EncryptedFileSystem reads through pyarrow.fs.PyFileSystem")
+    assert ("built against pyarrow 1.0.0" if how == "mismatch" else "SEALIO_ARROW_NATIVE=0") in said
