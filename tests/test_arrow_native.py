@@ -126,7 +126,7 @@ def test_large_parallel_reads_and_a_bad_segment_fails_and_stays_failed(root: Pat
     data = os.urandom(12 << 20)
     _write(nat, "big", data)
     with nat.open_input_file("big") as f:
-        assert f.read_at(len(data), 0) == data  # >= 4 MiB: decrypted on two threads
+        assert f.read_at(len(data), 0) == data  # >= 1 MiB: decrypted on two threads
     raw = bytearray((root / "big").read_bytes())
     raw[H.HEADER_SIZE + 100 * (SEG + 16) + 5] ^= 1  # segment 100
     (root / "big").write_bytes(bytes(raw))

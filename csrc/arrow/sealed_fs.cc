@@ -32,7 +32,7 @@ using arrow::Status;
 constexpr int64_t kHeaderSize = 1024;
 constexpr int64_t kTag = SEALIO_GCM_TAG_BYTES;
 constexpr int64_t kWriteBatch = 4 << 20;     // plaintext sealed per C call when writing
-constexpr int64_t kParallelMin = 4 << 20;    // reads this large decrypt on `threads` threads
+constexpr int64_t kParallelMin = 1 << 20;    // reads this large decrypt on `threads` threads
 
 // Native files alive (the exit hook waits for Arrow to release them).
 std::atomic<int64_t> g_live{0};
