@@ -100,21 +100,27 @@ def jni_library(build_dir: str | os.PathLike[str] | None = None) -> Path:
 def native_fs_conf(keys: str, *, master_key: str | None = None, segment_size: int | None = None,
                    jni: bool = True, jni_library_path: str | os.PathLike[str] | None = None,
                    vault_token_file: str | os.PathLike[str] | None = None,
+                   aws_credentials_file: str | os.PathLike[str] | None = None,
                    prefix: str = "spark.hadoop.") -> Mapping[str, str]:
     """Spark conf for ``sealed://`` paths with keys from a sealio keyring
     (``keys`` = ``local:///abs/keyring.json``) or Vault/OpenBao Transit
-    (``vault+https://HOST:PORT/MOUNT/keys/NAME``): configuration, never a
-    key or token (Vault's token comes from each JVM's ``$VAULT_TOKEN`` /
-    ``$BAO_TOKEN``, or the file ``vault_token_file`` names).
+    (``vault+https://HOST:PORT/MOUNT/keys/NAME``) or AWS KMS
+    (``aws-kms://alias/NAME?region=R``): configuration, never a key or
+    token (Vault's token comes from each JVM's ``$VAULT_TOKEN`` /
+    ``$BAO_TOKEN`` or the file ``vault_token_file`` names; AWS credentials
+    from ``$AWS_ACCESS_KEY_ID``/``$AWS_SECRET_ACCESS_KEY`` or the shared
+    credentials file ``aws_credentials_file``).
 
     Put :func:`sealio.spark.kms_client_jar` on the driver and executor
     class path. ``jni``: decrypt through the C core (the library from
     :func:`jni_library`, built now unless ``jni_library_path`` is given;
     when it cannot be built the filesystem uses JCE); ``jni=False`` forces
     JCE. ``prefix=""`` gives Hadoop keys for ``hadoopConfiguration()``."""
-    if not isinstance(keys, str) or not keys.startswith(("local:///", "vault+http://", "vault+https://")):
-        raise ConfigurationError("the JVM side reads local keyrings (local:///abs/path/keyring.json) and Vault "
-                                 "Transit (vault+https://HOST:PORT/MOUNT/keys/NAME)")
+    if not isinstance(keys, str) or not keys.startswith(("local:///", "vault+http://", "vault+https://",
+                                                          "aws-kms://")):
+        raise ConfigurationError("the JVM side reads local keyrings (local:///abs/path/keyring.json), Vault "
+                                 "Transit (vault+https://HOST:PORT/MOUNT/keys/NAME) and AWS KMS "
+                                 "(aws-kms://alias/NAME?region=R)")
     from sealio.kms import KmsRef
 
     KmsRef(keys)  # refuses credentials in the string, as everywhere else
@@ -124,6 +130,8 @@ def native_fs_conf(keys: str, *, master_key: str | None = None, segment_size: in
         conf[f"{prefix}fs.{SCHEME}.master.key"] = master_key
     if vault_token_file:
         conf[f"{prefix}fs.{SCHEME}.vault.token.file"] = str(vault_token_file)
+    if aws_credentials_file:
+        conf[f"{prefix}fs.{SCHEME}.aws.credentials.file"] = str(aws_credentials_file)
     if segment_size:
         conf[f"{prefix}fs.{SCHEME}.segment.size"] = str(int(segment_size))
     if jni:

@@ -61,7 +61,7 @@ public final class LocalKeyring implements KekSource {
         || (host != null && !host.isEmpty() && !host.equals("localhost")) || parsed.getQuery() != null
         || parsed.getUserInfo() != null) {
       throw new IOException("a local keyring is configured as local:///absolute/path/keyring.json "
-          + "(the JVM side also reads vault+https://...; AWS KMS is not supported on the JVM yet)");
+          + "(the JVM side also reads vault+https://... and aws-kms://...)");
     }
     return load("local://" + parsed.getPath(), parsed.getPath());
   }

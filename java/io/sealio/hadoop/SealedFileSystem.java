@@ -43,6 +43,7 @@ public class SealedFileSystem extends FileSystem {
   public static final String REQUIRE_COMMITMENT = PREFIX + "require.commitment";
   public static final String BATCH_BYTES = PREFIX + "batch.bytes";
   public static final String VAULT_TOKEN_FILE = PREFIX + "vault.token.file";
+  public static final String AWS_CREDENTIALS_FILE = PREFIX + "aws.credentials.file";
   public static final String TEMP_SUFFIX = ".sealio-tmp"; // as sealio.io.atomic: listings hide these
   private static final byte[] NO_AAD = new byte[0];
 
@@ -58,6 +59,7 @@ public class SealedFileSystem extends FileSystem {
   private boolean requireCommitment;
   private int batchBytes;
   private String vaultTokenFile;
+  private String awsCredentialsFile;
   private volatile KekSource kms;
 
   @Override
@@ -97,6 +99,7 @@ public class SealedFileSystem extends FileSystem {
     requireCommitment = conf.getBoolean(REQUIRE_COMMITMENT, false);
     batchBytes = conf.getInt(BATCH_BYTES, 1 << 20);
     vaultTokenFile = conf.getTrimmed(VAULT_TOKEN_FILE, "");
+    awsCredentialsFile = conf.getTrimmed(AWS_CREDENTIALS_FILE, "");
     workingDir = toOuter(inner.getWorkingDirectory());
   }
 
@@ -126,6 +129,7 @@ public class SealedFileSystem extends FileSystem {
                 + "(or $SEALIO_KEYRING in the environment of every executor)");
           }
           kms = keysConfig.startsWith("vault+") ? VaultTransit.fromConfig(keysConfig, vaultTokenFile)
+              : keysConfig.startsWith("aws-kms://") ? AwsKms.fromConfig(keysConfig, awsCredentialsFile)
               : LocalKeyring.fromConfig(keysConfig);
         }
         k = kms;
