@@ -32,8 +32,8 @@ final class NativeGcm {
     }
     try {
       System.load(path);
-      if (abiVersion() != 2 || !kernelAvailable()) {
-        failure = "C core has another ABI or no AES-NI kernel on this CPU";
+      if (abiVersion() < 2 || !kernelAvailable()) { // the segment batch API came with ABI 2
+        failure = "C core older than ABI 2, or no AES-NI kernel on this CPU";
         return false;
       }
       loadedFrom = path;
