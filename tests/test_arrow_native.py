@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.csv as pcsv
 import pyarrow.dataset as ds
+import pyarrow.feather as feather
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
@@ -99,10 +101,15 @@ def test_reads_at_every_edge_match(root: Path, uri: str) -> None:
 
 def test_one_python_call_per_open_none_per_read(root: Path, uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Opens go through NativeHooks.open_input, once each; the Python reader
-    is broken for the duration, and the scan does not notice."""
+    is broken for the duration, and Parquet (dataset and pq), CSV and
+    Feather reads do not notice."""
     nat = _fs(root, uri, native=True)
     table = pa.table({"x": pa.array(range(300_000)), "s": [f"v{i}" for i in range(300_000)]})
     pq.write_table(table, "t.parquet", filesystem=nat, row_group_size=20_000)
+    with nat.open_output_stream("t.csv") as f:
+        pcsv.write_csv(table, f)
+    with nat.open_output_stream("t.arrow") as f:
+        feather.write_feather(table, f, compression="uncompressed")
     opens: list[str] = []
     real = native.NativeHooks.open_input
 
@@ -119,6 +126,12 @@ def test_one_python_call_per_open_none_per_read(root: Path, uri: str, monkeypatc
     got = ds.dataset("t.parquet", filesystem=nat).to_table()
     assert got.equals(table)
     assert opens and set(opens) == {"t.parquet"} and len(opens) <= 2  # inspection + scan
+    assert pq.read_table("t.parquet", filesystem=nat, columns=["s"]).equals(table.select(["s"]))
+    assert ds.dataset("t.csv", filesystem=nat, format="csv").to_table().equals(table)
+    with nat.open_input_file("t.arrow") as f:
+        assert feather.read_table(f, memory_map=False).equals(table)
+    counts = {name: opens.count(name) for name in set(opens)}
+    assert counts == {"t.parquet": 4, "t.csv": 2, "t.arrow": 1}  # two per dataset or pq read: inspect, scan
 
 
 def test_large_parallel_reads_and_a_bad_segment_fails_and_stays_failed(root: Path, uri: str) -> None:
