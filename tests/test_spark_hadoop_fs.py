@@ -395,3 +395,46 @@ def test_names_with_spaces_and_escapes(sfs: Any, ring: Any, tmp_path: Path) -> N
     with sealio.open(d / "out put%2F.bin", "rb", keys=kr) as f:
         assert f.read() == b"abc"
     assert sfs.read.schema("a int, b string").csv(sealed_url(d)).count() == 3  # and the row "abc"
+
+
+FALLBACK_MAIN = """
+import java.net.URI;
+import org.apache.commons.io.IOUtils;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+
+public final class Fallback {
+  public static void main(String[] a) throws Exception {
+    Configuration conf = new Configuration();
+    conf.set("fs.sealed.impl", "io.sealio.hadoop.SealedFileSystem");
+    conf.set("fs.sealed.keys", a[0]);
+    conf.set("fs.sealed.jni.library", a[1]);
+    FileSystem fs = FileSystem.get(URI.create("sealed:///"), conf);
+    byte[] data = IOUtils.toByteArray(fs.open(new Path(a[2])));
+    System.out.println(((io.sealio.hadoop.SealedFileSystem) fs).cipherName() + " " + new String(data, "UTF-8"));
+    System.out.println(io.sealio.hadoop.SealedFileSystem.jniFailure());
+  }
+}
+"""
+
+
+def test_a_jvm_without_the_jni_library_falls_back_to_jce(ring: Any, tmp_path: Path) -> None:
+    """A fresh JVM (the test session's has the library loaded already)."""
+    import subprocess
+
+    from sealio.spark import kms_client_jar
+    from sealio.spark._jvm import _java_tool, spark_jars_dir
+
+    kr, keys = ring
+    with sealio.open(tmp_path / "f.txt", "wb", keys=kr, master_key="spark") as f:
+        f.write(b"read through JCE")
+    (tmp_path / "Fallback.java").write_text(FALLBACK_MAIN)
+    cp = os.pathsep.join([str(kms_client_jar()), *(str(p) for p in sorted(spark_jars_dir().glob("*.jar")))])
+    subprocess.run([_java_tool("javac"), "-nowarn", "-cp", cp, "-d", str(tmp_path), str(tmp_path / "Fallback.java")],
+                   check=True)
+    out = subprocess.run([_java_tool("java"), "-cp", os.pathsep.join([str(tmp_path), cp]), "Fallback", keys,
+                          str(tmp_path / "missing-libsealio_jni.so"), sealed_url(tmp_path / "f.txt")],
+                         check=True, capture_output=True, text=True, timeout=120).stdout.splitlines()
+    assert out[0] == "jce read through JCE", out
+    assert "UnsatisfiedLinkError" in out[1] and "missing-libsealio_jni.so" in out[1], out
