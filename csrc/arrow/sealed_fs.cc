@@ -604,8 +604,11 @@ class SealedFileSystem : public arrow::py::fs::PyFileSystem {
     } else {
       ARROW_ASSIGN_OR_RAISE(sink, base_->OpenOutputStream(path, metadata));
     }
+    // Sealing runs on the writing thread alone: one thread seals (several
+    // GB/s) faster than files are written, and Arrow writes several files
+    // at once; threads started per 4 MiB batch would only add CPU.
     auto out = std::make_shared<SealedOutputStream>(std::move(sink), std::move(key), path, hooks_,
-                                                    std::move(local), base_, threads_);
+                                                    std::move(local), base_, 1);
     Status hs = out->WriteHeader(reinterpret_cast<const uint8_t*>(header.data()),
                                  static_cast<int64_t>(header.size()));
     if (!hs.ok()) {
