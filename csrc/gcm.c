@@ -99,6 +99,30 @@ int sealio_gcm_decrypt(const sealio_gcm *ctx, const uint8_t *nonce,
     return SEALIO_OK;
 }
 
+int sealio_gcm_seal(const sealio_gcm *ctx, const uint8_t *nonce,
+                    size_t nonce_len, const uint8_t *aad, size_t aad_len,
+                    const uint8_t *in, size_t len, uint8_t *out,
+                    size_t out_cap) {
+    if (nonce_len != SEALIO_GCM_NONCE_BYTES ||
+        (uint64_t)len > SEALIO_GCM_MAX_BYTES ||
+        out_cap < len + SEALIO_GCM_TAG_BYTES ||
+        !sealio_range_ok(out, len + SEALIO_GCM_TAG_BYTES))
+        return SEALIO_ERR_ARG;
+    return sealio_gcm_encrypt(ctx, nonce, aad, aad_len, in, len, out, out + len);
+}
+
+int sealio_gcm_open(const sealio_gcm *ctx, const uint8_t *nonce,
+                    size_t nonce_len, const uint8_t *aad, size_t aad_len,
+                    const uint8_t *in, size_t in_len, uint8_t *out,
+                    size_t out_cap) {
+    if (nonce_len != SEALIO_GCM_NONCE_BYTES || in_len < SEALIO_GCM_TAG_BYTES ||
+        !sealio_range_ok(in, in_len))
+        return SEALIO_ERR_ARG;
+    const size_t len = in_len - SEALIO_GCM_TAG_BYTES;
+    if ((uint64_t)len > SEALIO_GCM_MAX_BYTES || out_cap < len) return SEALIO_ERR_ARG;
+    return sealio_gcm_decrypt(ctx, nonce, aad, aad_len, in, len, in + len, out);
+}
+
 /* ------------------------------------------------------------- segments */
 
 size_t sealio_segments_sealed_len(size_t plain_len, size_t segment_size) {

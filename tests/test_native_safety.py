@@ -106,6 +106,10 @@ def _failing_calls(kernel: str) -> dict[str, Callable[[], Any]]:
     buf = bytearray(4096)
     return {
         "gcm_decrypt_tag": lambda: gcm.decrypt_into(NONCE, sealed, bytearray(100), b"aad"),
+        "gcm_decrypt_tag_view": lambda: gcm.decrypt_into(
+            NONCE, memoryview(sealed), memoryview(bytearray(100)), b"aad"),
+        "gcm_decrypt_alloc_tag": lambda: gcm.decrypt(NONCE, sealed, b"aad"),
+        "gcm_decrypt_alloc_tag_view": lambda: gcm.decrypt(NONCE, memoryview(sealed), b"aad"),
         "gcm_open_segments_tag": lambda: gcm.open_segments_into(
             segs, bytearray(300), 64, prefix=bytearray(PREFIX), aad=bytearray(b"aad"), threads=2),
         "cbc_decrypt_padding": lambda: cbc.decrypt_into(IV, bad_pad, bytearray(32)),

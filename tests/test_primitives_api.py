@@ -528,3 +528,97 @@ def test_cbc_encrypt_many_into_refuses_bad_outputs(kernel: str) -> None:
 
 def AesCbc_size(n: int) -> int:  # noqa: N802 (reads like the method it calls)
     return P.AesCbc.encrypted_size(n, True)
+
+
+# ------------------------------------------- one-shot fast paths (issue 14)
+#
+# The native kernels take ``bytes`` nonces/AAD with bytes, bytearray or
+# memoryview data on a short path that leaves length, overlap and limit
+# checks to the C core (sealio_gcm_seal/open). These tests pin that the
+# short path is really taken and that it agrees with the checked path in
+# results and in every error.
+
+_SHAPES: dict[str, Callable[[bytes], Any]] = {
+    "bytes": bytes,
+    "bytearray": bytearray,
+    "memoryview": lambda b: memoryview(bytearray(b)),
+    "readonly memoryview": lambda b: memoryview(b),
+    "numpy (checked path)": lambda b: np.frombuffer(bytearray(b), dtype=np.uint8),
+    "int32 memoryview": lambda b: memoryview(np.frombuffer(bytearray(b), dtype=np.int32)),
+}
+
+
+def test_native_one_shots_take_the_fast_path() -> None:
+    """A current build exposes sealio_gcm_seal/open, so the short path is on
+    (a stale binding without them silently used the checked path only)."""
+    for kernel in (k for k in _kernel.available() if k != "fallback"):
+        assert _gcm(kernel)._impl.fast is True
+    assert getattr(_gcm("fallback")._impl, "fast", False) is False
+
+
+@pytest.mark.parametrize("shape", list(_SHAPES))
+@pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 255, 256, 4099])
+def test_fast_and_checked_paths_agree(kernel: str, shape: str, size: int) -> None:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    pt = bytes((i * 7 + size) & 0xFF for i in range(size - size % 4))  # int32 views need 4 | size
+    ref = AESGCM(KEY).encrypt(NONCE, pt, b"hdr")
+    gcm = _gcm(kernel)
+    src = _SHAPES[shape](pt)
+    assert gcm.encrypt(NONCE, src, b"hdr") == ref
+    out = bytearray(len(ref) + 3)
+    assert gcm.encrypt_into(NONCE, src, out, b"hdr") == len(ref)
+    assert bytes(out[:len(ref)]) == ref and out[len(ref):] == bytes(3)
+    sealed = _SHAPES[shape](ref[:len(ref) - len(ref) % 4] if "int32" in shape else ref)
+    if "int32" not in shape or len(ref) % 4 == 0:
+        back = gcm.decrypt(NONCE, sealed, b"hdr")
+        assert type(back) is bytes and back == pt
+        dst = np.full(len(pt) + 5, 0xAB, dtype=np.uint8)
+        assert gcm.decrypt_into(NONCE, sealed, dst, b"hdr") == len(pt)
+        assert bytes(dst[:len(pt)]) == pt and bytes(dst[len(pt):]) == b"\xab" * 5
+
+
+def test_allocating_forms_return_fresh_bytes(kernel: str) -> None:
+    """Each result is a new, independent bytes object (the native path
+    writes into a bytes object it has just made; none may be shared)."""
+    gcm = _gcm(kernel)
+    a, b = gcm.encrypt(NONCE, MSG), gcm.encrypt(NONCE, MSG)
+    assert type(a) is bytes and a == b and a is not b
+    c, d = gcm.decrypt(NONCE, a), gcm.decrypt(NONCE, b)
+    assert c == d == MSG and c is not d and c is not MSG
+    assert hash(a) == hash(bytes(bytearray(a)))  # a normal, hashable bytes object
+    assert gcm.decrypt(NONCE, gcm.encrypt(NONCE, b"")) == b""
+    assert gcm.decrypt(NONCE, gcm.encrypt(NONCE, b"x")) == b"x"
+
+
+def test_fast_path_errors_match_the_checked_path(kernel: str) -> None:
+    """The same exception types and messages whichever path a call takes."""
+    gcm = _gcm(kernel)
+    sealed = gcm.encrypt(NONCE, MSG, b"a")
+    with pytest.raises(ValueError, match="nonce must be 12 bytes"):
+        gcm.encrypt(bytes(11), MSG)
+    with pytest.raises(ValueError, match="nonce must be 12 bytes"):
+        gcm.decrypt_into(bytes(13), sealed, bytearray(len(MSG)), b"a")
+    with pytest.raises(ValueError, match="too small"):
+        gcm.encrypt_into(NONCE, MSG, bytearray(len(MSG) + 15))
+    with pytest.raises(ValueError, match="too small"):
+        gcm.decrypt_into(NONCE, sealed, bytearray(len(MSG) - 1), b"a")
+    with pytest.raises(TypeError, match="writable"):
+        gcm.encrypt_into(NONCE, MSG, memoryview(bytes(len(MSG) + 16)))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        gcm.encrypt(NONCE, memoryview(bytearray(64))[::2])
+    with pytest.raises(sealio.IntegrityError, match="shorter than its 16-byte tag"):
+        gcm.decrypt(NONCE, bytes(15))
+    bad = bytearray(sealed)
+    bad[0] ^= 1
+    out = bytearray(b"\xee" * len(MSG))
+    for data in (bytes(bad), bad, memoryview(bad)):
+        with pytest.raises(sealio.IntegrityError, match="authentication failed"):
+            gcm.decrypt(NONCE, data, b"a")
+        with pytest.raises(sealio.IntegrityError, match="authentication failed"):
+            gcm.decrypt_into(NONCE, data, out, b"a")
+        assert out == bytes(len(MSG))  # zeroed: no unauthenticated plaintext
+    buf = bytearray(200)
+    with pytest.raises(ValueError, match="out overlaps plaintext"):
+        gcm.encrypt_into(NONCE, memoryview(buf)[:64], memoryview(buf)[8:], b"a")
+    assert buf == bytearray(200)

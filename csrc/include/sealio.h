@@ -125,6 +125,27 @@ int sealio_gcm_decrypt(const sealio_gcm *ctx, const uint8_t *nonce,
                        uint8_t *out) SEALIO_WUR;
 
 /*
+ * The same with the tag next to the data, as most AEAD APIs lay it out,
+ * and every length checked here (added in ABI 2 without changing any
+ * declaration above, so the version stays 2; bindings probe for them):
+ *   seal: out[0..len+16) = ciphertext || tag; needs nonce_len == 12 and
+ *         out_cap >= len + 16.
+ *   open: in[0..in_len) = ciphertext || tag (in_len >= 16); writes
+ *         in_len - 16 bytes of plaintext (out_cap must hold them), zeroed
+ *         with SEALIO_ERR_AUTH on a bad tag.
+ * SEALIO_ERR_ARG for a bad length; the overlap rule is as above (the tag
+ * counts as part of the output of seal and of the input of open).
+ */
+int sealio_gcm_seal(const sealio_gcm *ctx, const uint8_t *nonce,
+                    size_t nonce_len, const uint8_t *aad, size_t aad_len,
+                    const uint8_t *in, size_t len, uint8_t *out,
+                    size_t out_cap);
+int sealio_gcm_open(const sealio_gcm *ctx, const uint8_t *nonce,
+                    size_t nonce_len, const uint8_t *aad, size_t aad_len,
+                    const uint8_t *in, size_t in_len, uint8_t *out,
+                    size_t out_cap) SEALIO_WUR;
+
+/*
  * Segment batch (STREAM). K consecutive segments of one stream:
  *
  *   plaintext:  seg_0 | seg_1 | ... | seg_{K-1}      (each segment_size bytes,

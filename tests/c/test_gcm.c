@@ -187,6 +187,66 @@ static void test_segments(int kernel) {
     sealio_gcm_free(g);
 }
 
+/* sealio_gcm_seal / sealio_gcm_open (tag next to the data, lengths checked). */
+static void test_seal_open(int kernel) {
+    enum { LEN = 300 };
+    static uint8_t pt[LEN], ct[LEN], sealed[LEN + 16 + 8], back[LEN + 8];
+    uint8_t key[32], nonce[12], aad[5], tag[16];
+    fill(key, 32, 21);
+    fill(nonce, 12, 22);
+    fill(aad, 5, 23);
+    fill(pt, LEN, 24);
+    sealio_gcm *g = make(key, 32, kernel);
+    CHECK(sealio_gcm_encrypt(g, nonce, aad, 5, pt, LEN, ct, tag) == 0, "reference");
+    memset(sealed, 0xaa, sizeof sealed);
+    CHECK(sealio_gcm_seal(g, nonce, 12, aad, 5, pt, LEN, sealed, LEN + 16) == 0 &&
+              memcmp(sealed, ct, LEN) == 0 && memcmp(sealed + LEN, tag, 16) == 0 &&
+              sealed[LEN + 16] == 0xaa, "seal == encrypt || tag (kernel %d)", kernel);
+    CHECK(sealio_gcm_open(g, nonce, 12, aad, 5, sealed, LEN + 16, back, LEN) == 0 &&
+              memcmp(back, pt, LEN) == 0, "open round trip (kernel %d)", kernel);
+    /* Bad lengths: SEALIO_ERR_ARG and nothing written. */
+    uint8_t untouched[LEN + 16];
+    memset(untouched, 0x5c, sizeof untouched);
+    memcpy(back, untouched, LEN);
+    CHECK(sealio_gcm_seal(g, nonce, 11, aad, 5, pt, LEN, back, LEN + 16) == SEALIO_ERR_ARG &&
+              sealio_gcm_seal(g, nonce, 13, aad, 5, pt, LEN, back, LEN + 16) == SEALIO_ERR_ARG &&
+              sealio_gcm_seal(g, nonce, 12, aad, 5, pt, LEN - 15, back, LEN) == SEALIO_ERR_ARG &&
+              sealio_gcm_seal(g, nonce, 12, aad, 5, pt, 0, NULL, 16) == SEALIO_ERR_ARG &&
+              memcmp(back, untouched, LEN) == 0, "seal refuses bad lengths");
+    CHECK(sealio_gcm_open(g, nonce, 12, aad, 5, sealed, 15, back, LEN) == SEALIO_ERR_ARG &&
+              sealio_gcm_open(g, nonce, 11, aad, 5, sealed, LEN + 16, back, LEN) == SEALIO_ERR_ARG &&
+              sealio_gcm_open(g, nonce, 12, aad, 5, sealed, LEN + 16, back, LEN - 1) == SEALIO_ERR_ARG &&
+              sealio_gcm_open(g, nonce, 12, aad, 5, NULL, 16, back, LEN) == SEALIO_ERR_ARG &&
+              memcmp(back, untouched, LEN) == 0, "open refuses bad lengths");
+    /* Empty message: the tag alone; open writes nothing. */
+    CHECK(sealio_gcm_seal(g, nonce, 12, NULL, 0, NULL, 0, sealed, 16) == 0 &&
+              sealio_gcm_open(g, nonce, 12, NULL, 0, sealed, 16, NULL, 0) == 0, "empty message");
+    /* A bad tag zeroes the output. */
+    CHECK(sealio_gcm_seal(g, nonce, 12, aad, 5, pt, LEN, sealed, LEN + 16) == 0, "reseal");
+    sealed[LEN + 3] ^= 1;
+    memset(back, 0xee, LEN);
+    int rc = sealio_gcm_open(g, nonce, 12, aad, 5, sealed, LEN + 16, back, LEN);
+    int zero = 1;
+    for (size_t i = 0; i < LEN; i++) zero &= back[i] == 0;
+    CHECK(rc == SEALIO_ERR_AUTH && zero, "open of a bad tag: rc %d", rc);
+    sealed[LEN + 3] ^= 1;
+    /* Overlap: exact in place works; the tag may not land on the input. */
+    memcpy(sealed, pt, LEN);
+    CHECK(sealio_gcm_seal(g, nonce, 12, aad, 5, sealed, LEN, sealed, LEN + 16) == 0 &&
+              memcmp(sealed + LEN, tag, 16) == 0, "seal in place");
+    CHECK(sealio_gcm_open(g, nonce, 12, aad, 5, sealed, LEN + 16, sealed, LEN) == 0 &&
+              memcmp(sealed, pt, LEN) == 0, "open in place");
+    CHECK(sealio_gcm_seal(g, nonce, 12, aad, 5, sealed + 8, LEN, sealed, LEN + 16) ==
+              SEALIO_ERR_OVERLAP, "seal output 8 bytes before its input");
+    CHECK(sealio_gcm_seal(g, nonce, 12, aad, 5, sealed, LEN, sealed + 1, LEN + 16) ==
+              SEALIO_ERR_OVERLAP, "seal output 1 byte after its input");
+    CHECK(sealio_gcm_open(g, nonce, 12, aad, 5, sealed, LEN + 16, sealed + 4, LEN) ==
+              SEALIO_ERR_OVERLAP, "open output over its input");
+    CHECK(sealio_gcm_seal(g, sealed + 20, 12, aad, 5, pt, LEN, sealed, LEN + 16) ==
+              SEALIO_ERR_OVERLAP, "seal output over the nonce");
+    sealio_gcm_free(g);
+}
+
 int main(void) {
     test_args();
     for (size_t k = 0; k < sizeof KERNELS / sizeof *KERNELS; k++) {
@@ -199,6 +259,7 @@ int main(void) {
         test_chain(KERNELS[k], 24, "ac03ad4ddf1140b537e5da58a0eed131");
         test_chain(KERNELS[k], 32, "1f8cd54249c441755f57c04e8a9ae400");
         test_segments(KERNELS[k]);
+        test_seal_open(KERNELS[k]);
     }
     if (sealio_kernel_available(SEALIO_KERNEL_VAES)) test_cross_kernel_and_tamper();
     printf("test_gcm: %d passed, %d failed\n", passed, failed);

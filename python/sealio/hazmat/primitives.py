@@ -131,10 +131,13 @@ class AesGcm:
     native kernels. ``kernel`` forces ``vaes``, ``aesni`` or ``fallback``.
     """
 
-    __slots__ = ("_impl",)
+    __slots__ = ("_impl", "_fast")
 
     def __init__(self, key: Any, *, kernel: str | None = None) -> None:
         self._impl = _gcm_impl(_buffers.key(key), kernel)
+        # The native one-shot fast paths (see NativeGcm), or None: every
+        # call then takes the checked path below.
+        self._fast = self._impl if getattr(self._impl, "fast", False) else None
 
     def __repr__(self) -> str:
         return f"AesGcm(kernel={self._impl.kernel!r})"
@@ -147,6 +150,11 @@ class AesGcm:
         return self._impl.kernel
 
     def encrypt(self, nonce: Any, plaintext: Any, aad: Any = b"") -> bytes:
+        fast = self._fast
+        if fast is not None:
+            done = fast.seal(nonce, aad, plaintext)
+            if done is not None:
+                return done
         _buffers.exact("nonce", nonce, GCM_NONCE_SIZE)
         src = _buffers.readable("plaintext", plaintext)
         _check_gcm_len(src.nbytes)  # before the output is allocated
@@ -155,6 +163,11 @@ class AesGcm:
         return bytes(out)
 
     def decrypt(self, nonce: Any, data: Any, aad: Any = b"") -> bytes:
+        fast = self._fast
+        if fast is not None:
+            done = fast.open(nonce, aad, data)
+            if done is not None:
+                return done
         _buffers.exact("nonce", nonce, GCM_NONCE_SIZE)
         src = _buffers.readable("data", data)
         if src.nbytes < GCM_TAG_SIZE:
@@ -165,6 +178,11 @@ class AesGcm:
         return bytes(out)
 
     def encrypt_into(self, nonce: Any, plaintext: Any, out: Any, aad: Any = b"") -> int:
+        fast = self._fast
+        if fast is not None:
+            done = fast.seal_into(nonce, aad, plaintext, out)
+            if done >= 0:
+                return done
         n = _buffers.exact("nonce", nonce, GCM_NONCE_SIZE)
         a = _buffers.readable("aad", aad, allow_none=True)
         src = _buffers.readable("plaintext", plaintext)
@@ -176,6 +194,11 @@ class AesGcm:
     def decrypt_into(self, nonce: Any, data: Any, out: Any, aad: Any = b"") -> int:
         """Verify and decrypt ``data`` (ciphertext || tag) into ``out``; on a
         bad tag ``out`` is zeroed and :class:`IntegrityError` raised."""
+        fast = self._fast
+        if fast is not None:
+            done = fast.open_into(nonce, aad, data, out)
+            if done >= 0:
+                return done
         n = _buffers.exact("nonce", nonce, GCM_NONCE_SIZE)
         a = _buffers.readable("aad", aad, allow_none=True)
         src = _buffers.readable("data", data)
