@@ -35,6 +35,15 @@ class BuildPyWithJava(build_py):
             target = dst / f.relative_to(src)
             self.mkpath(str(target.parent))
             self.copy_file(str(f), str(target))
+        # The JNI library of the sealed:// Hadoop filesystem is compiled on
+        # first use from the C core and its glue (sealio.spark.native_fs).
+        csrc = HERE / "csrc"
+        dst = Path(self.build_lib) / "sealio" / "_csrc"
+        for pattern in ("*.c", "*.h", "include/*.h", "jni/*.c"):
+            for f in sorted(csrc.glob(pattern)):
+                target = dst / f.relative_to(csrc)
+                self.mkpath(str(target.parent))
+                self.copy_file(str(f), str(target))
 
 
 class OptionalNativeArrow(build_ext):
