@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -26,7 +27,8 @@ from pathlib import Path
 from sealio.errors import ConfigurationError
 from sealio.spark._jvm import _java_tool, _run, cache_dir
 
-__all__ = ["FS_CLASS", "SCHEME", "c_source_dir", "jni_library", "native_fs_conf", "sealed_url"]
+__all__ = ["BIGDL_FS_CLASS", "BIGDL_SCHEME", "FS_CLASS", "SCHEME", "bigdl_fs_conf", "bigdl_url", "c_source_dir",
+           "jni_library", "native_fs_conf", "sealed_url"]
 
 FS_CLASS = "io.sealio.hadoop.SealedFileSystem"
 SCHEME = "sealed"
@@ -149,3 +151,51 @@ def native_fs_conf(keys: str, *, master_key: str | None = None, segment_size: in
 def sealed_url(path: str | os.PathLike[str]) -> str:
     """``sealed:///abs/path`` for a local path."""
     return f"{SCHEME}://{Path(path).resolve().as_posix()}"
+
+
+# ------------------------------------------------------------ BigDL PPML input (read-only)
+
+BIGDL_FS_CLASS = "io.sealio.bigdl.BigdlFileSystem"
+BIGDL_SCHEME = "bigdl"
+_BIGDL_FORMATS = {"common": "common", "native": "native", "nativeaescbc": "native"}
+
+
+def bigdl_fs_conf(fmt: str = "common", *, key_file: str | os.PathLike[str] | None = None,
+                  scheme: str = BIGDL_SCHEME, inner_scheme: str | None = None,
+                  chunk_size: int | None = None, prefix: str = "spark.hadoop.") -> Mapping[str, str]:
+    """Spark conf for reading BigDL PPML's encrypted CSV/JSON/text output
+    with stock Spark through ``io.sealio.bigdl.BigdlFileSystem`` (read-only,
+    in the jar :func:`sealio.spark.kms_client_jar` builds).
+
+    ``fmt``: ``common`` (MAC verified over each whole part before any row of
+    it is returned) or ``native`` (BigDL's ``nativeaescbc``: no MAC). The
+    format is part of the configuration, never guessed from the bytes, so a
+    damaged header cannot downgrade a part to the unauthenticated format;
+    read both in one session under two schemes (``scheme="bigdl-native"``).
+    ``key_file``: a JSON key file as :func:`sealio.bigdl.config.load_key_file`
+    reads it (``primary_key_plaintext``, or ``simple_app_id`` +
+    ``simple_api_key`` + ``primary_key_path``), readable on every executor;
+    without it each JVM takes the ``$SEALIO_BIGDL_*`` variables. The conf
+    names files, never keys."""
+    kind = _BIGDL_FORMATS.get(str(fmt).lower())
+    if kind is None:
+        raise ConfigurationError(f"BigDL format {fmt!r}: the bigdl filesystem reads common and native "
+                                 "(nativeaescbc); decrypt legacy 2.1/2.2 parts with `sealio bigdl`")
+    if not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme) or scheme == SCHEME:
+        raise ConfigurationError(f"{scheme!r} is not a URI scheme this filesystem can take")
+    conf = {f"{prefix}fs.{scheme}.impl": BIGDL_FS_CLASS, f"{prefix}fs.{scheme}.format": kind}
+    if key_file is not None:
+        path = Path(key_file)
+        if not path.is_absolute():
+            raise ConfigurationError("the BigDL key file must be an absolute path (executors resolve it)")
+        conf[f"{prefix}fs.{scheme}.key.file"] = path.as_posix()
+    if inner_scheme:
+        conf[f"{prefix}fs.{scheme}.inner.scheme"] = inner_scheme
+    if chunk_size:
+        conf[f"{prefix}fs.{scheme}.chunk.size"] = str(int(chunk_size))
+    return conf
+
+
+def bigdl_url(path: str | os.PathLike[str], scheme: str = BIGDL_SCHEME) -> str:
+    """``bigdl:///abs/path`` for a local BigDL output directory or part."""
+    return f"{scheme}://{Path(path).resolve().as_posix()}"
