@@ -319,6 +319,9 @@ def targets(results: list[Result], kernel: str) -> list[Target]:
     out.append(Target("GCM decrypt 64 MiB vs numpy copyto 64 MiB",
                       ratio(r("gcm_decrypt", 64 * MiB, 1, kernel), r("copyto", 64 * MiB, 1, "numpy")),
                       0.9, "sealio decrypt / copyto, 1 thread"))
+    out.append(Target("GCM decrypt 64 MiB, 2 threads vs numpy copyto 64 MiB",
+                      ratio(r("gcm_decrypt", 64 * MiB, 2, kernel), r("copyto", 64 * MiB, 1, "numpy")),
+                      0.9, "sealio 2-thread total / copyto, 1 thread"))
     cbc: list[float] = []
     for size in sorted({x.size for x in results}):
         v = ratio(r("cbc_decrypt", size, 1, kernel), r("cbc_decrypt", size, 1, CRYPTO))
@@ -355,6 +358,114 @@ def environment() -> dict[str, Any]:
     }
 
 
+# ------------------------------------------------ per-call (one-shot) costs
+#
+# The same AES-256-GCM one-shot calls as a user makes them, from 64 B to
+# 1 MiB: sealio's allocating encrypt/decrypt and *_into forms, cryptography's
+# (OpenSSL) and, when the ``tink`` package is installed, Tink's Aead
+# (BoringSSL; allocating only, and its encrypt draws a random nonce). "copy"
+# is ``bytes(memoryview)`` of the output size: the yardstick for "an
+# allocating form is not slower than _into plus one copy".
+
+CALL_SIZES = [64, KiB, 16 * KiB, 64 * KiB, MiB]
+
+
+def _tink_aead() -> Any:
+    try:
+        import tink
+        from tink import aead
+    except ImportError:
+        return None
+    aead.register()
+    return tink.new_keyset_handle(aead.aead_key_templates.AES256_GCM_RAW).primitive(aead.Aead)
+
+
+def per_call_ops(size: int, kernel: str, tk: Any) -> dict[str, tuple[str, Op]]:
+    """name -> (implementation, op) for one size."""
+    rng = np.random.default_rng(size)
+    key, nonce, pt = rng.bytes(32), rng.bytes(12), rng.bytes(size)
+    gcm, ossl = AesGcm(key, kernel=kernel), AESGCM(key)
+    ct = gcm.encrypt(nonce, pt)
+    out, outd = bytearray(size + TAG), bytearray(size)
+    view = memoryview(bytearray(ct))
+    ops: dict[str, tuple[str, Op]] = {
+        "encrypt": (kernel, lambda: gcm.encrypt(nonce, pt)),
+        "encrypt_into": (kernel, lambda: gcm.encrypt_into(nonce, pt, out)),
+        "decrypt": (kernel, lambda: gcm.decrypt(nonce, ct)),
+        "decrypt_into": (kernel, lambda: gcm.decrypt_into(nonce, ct, outd)),
+        "ossl encrypt": (CRYPTO, lambda: ossl.encrypt(nonce, pt, None)),
+        "ossl encrypt_into": (CRYPTO, lambda: ossl.encrypt_into(nonce, pt, None, out)),
+        "ossl decrypt": (CRYPTO, lambda: ossl.decrypt(nonce, ct, None)),
+        "copy": ("python", lambda: bytes(view)),
+    }
+    if tk is not None:
+        tct = tk.encrypt(pt, b"")
+        ops["tink encrypt"] = ("tink", lambda: tk.encrypt(pt, b""))
+        ops["tink decrypt"] = ("tink", lambda: tk.decrypt(tct, b""))
+    return ops
+
+
+def run_per_call(kernel: str, cfg: Config, log: Callable[[str], None]) -> list[Result]:
+    tk = _tink_aead()
+    results = []
+    for size in CALL_SIZES:
+        ops = per_call_ops(size, kernel, tk)
+        for _ in range(2):  # two interleaved passes: load changes hit every line alike
+            for name, (impl, op) in ops.items():
+                gbps, rates, reps = measure([op], size, cfg)
+                results.append(Result(f"call {name}", size, 1, impl, gbps, rates, reps))
+        log(f"  per-call {fmt_size(size) if size >= KiB else f'{size} B':>7} done")
+    merged: dict[tuple[str, int], Result] = {}
+    for r in results:  # keep the better pass of each line (the less disturbed one)
+        k = (r.op, r.size)
+        if k not in merged or r.gbps > merged[k].gbps:
+            merged[k] = r
+    return list(merged.values())
+
+
+def per_call_table(results: list[Result]) -> str:
+    names = sorted({r.op for r in results}, key=lambda n: list(_CALL_ORDER).index(n) if n in _CALL_ORDER else 99)
+    def label(n: str) -> str:
+        return n.removeprefix("call ").replace("encrypt", "enc").replace("decrypt", "dec")
+
+    head = f"{'size':>8}" + "".join(f"{label(n):>15}" for n in names)
+    lines = ["us per call (median; lower is better)", head, "-" * len(head)]
+    for size in CALL_SIZES:
+        row = f"{fmt_size(size) if size >= KiB else f'{size} B':>8}"
+        for n in names:
+            r = next((x for x in results if x.op == n and x.size == size), None)
+            row += f"{size / r.gbps / 1e3:15.2f}" if r else f"{'-':>15}"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+_CALL_ORDER = ["call encrypt", "call encrypt_into", "call decrypt", "call decrypt_into",
+               "call ossl encrypt", "call ossl encrypt_into", "call ossl decrypt",
+               "call tink encrypt", "call tink decrypt", "call copy"]
+
+
+def per_call_targets(results: list[Result]) -> list[Target]:
+    def g(op: str, size: int) -> float | None:
+        r = next((x for x in results if x.op == f"call {op}" and x.size == size), None)
+        return r.gbps if r else None
+
+    out = []
+    for size in (16 * KiB, 64 * KiB, MiB):
+        for op in ("encrypt", "decrypt"):
+            a, b = g(op, size), g(f"tink {op}", size)
+            out.append(Target(f"GCM {op} {fmt_size(size)} per call vs tink (BoringSSL)",
+                              a / b if a and b else None, 1.0, "allocating forms, 1 thread"))
+    for size in (16 * KiB, MiB):
+        for op in ("encrypt", "decrypt"):
+            alloc, into, copy = g(op, size), g(f"{op}_into", size), g("copy", size)
+            v = None
+            if alloc and into and copy:
+                v = (1 / into + 1 / copy) / (1 / alloc)  # time(_into + copy) / time(allocating)
+            out.append(Target(f"GCM {op} {fmt_size(size)}: allocating vs _into + one copy", v, 1.0,
+                              "time(_into) + time(copy) over time(allocating)"))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="short CI run (< 30 s)")
@@ -362,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kernels", default=None,
                     help="comma-separated sealio kernels (default: every native one available)")
     ap.add_argument("--quiet", action="store_true", help="no per-measurement progress lines")
+    ap.add_argument("--no-per-call", action="store_true",
+                    help="skip the one-shot per-call section (64 B .. 1 MiB, with cryptography and tink)")
     args = ap.parse_args(argv)
 
     env = environment()
@@ -403,6 +516,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  [{mark}] {t.name:<52} {val:>7}  (goal >= {t.goal:.1f}x; {t.detail})")
         all_targets[k] = [dict(asdict(t), met=t.met) for t in rows]
         print()
+    per_call: list[Result] = []
+    if not args.no_per_call:
+        t1 = time.perf_counter()
+        per_call = run_per_call(kernels[0], cfg, log)
+        elapsed += time.perf_counter() - t1
+        print(f"Per call, sealio kernel {kernels[0]!r}"
+              + ("" if _tink_aead() is not None else " (tink not installed: pip install tink for the BoringSSL line)"))
+        print(per_call_table(per_call))
+        rows = per_call_targets(per_call)
+        print("Per-call targets (informational: [MISS] never fails a test run):")
+        for t in rows:
+            mark = {True: "ok  ", False: "MISS", None: "n/a "}[t.met]
+            val = f"{t.value:.2f}x" if t.value is not None else "-"
+            print(f"  [{mark}] {t.name:<52} {val:>7}  (goal >= {t.goal:.1f}x; {t.detail})")
+        all_targets["per_call"] = [dict(asdict(t), met=t.met) for t in rows]
+        print()
     print(f"measured in {elapsed:.1f} s")
     if args.quick:
         print("This quick run is informational only: its trials are short, so on a shared or busy "
@@ -413,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
             json.dump({"environment": env, "quick": args.quick, "config": {
                 "sizes": cfg.sizes, "thread_counts": cfg.thread_counts, "trials": cfg.trials,
                 "min_trial_s": cfg.min_trial_s, "two_thread_sizes": sorted(cfg.two_thread_sizes),
-                "chains": CHAINS}, "results": [asdict(r) for r in results],
+                "chains": CHAINS}, "results": [asdict(r) for r in results + per_call],
                 "targets": all_targets, "elapsed_s": elapsed}, fh, indent=1)
     return 0
 
