@@ -30,11 +30,13 @@ import bigdl_xref as xref  # noqa: E402
 from bigdl_spark_layout import PRIMARY, json_partitions, people_partitions, write_spark_output  # noqa: E402
 
 import sealio  # noqa: E402
+from sealio.bigdl.config import native_write_key  # noqa: E402
 from sealio.bigdl.common import encrypt_many, open_common_stream, parse_header  # noqa: E402
 from sealio.bigdl.directory import part_files, write_meta  # noqa: E402
 from sealio.bigdl.keys import PlaintextPrimaryKey, SimpleKms  # noqa: E402
 from sealio.bigdl.native import open_native_stream  # noqa: E402
 from sealio.errors import ConfigurationError  # noqa: E402
+from sealio.hazmat import AesCbc  # noqa: E402
 from sealio.spark.native_fs import bigdl_fs_conf, bigdl_url, native_fs_conf, sealed_url  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sealio.errors.WeakKeyWarning")
@@ -67,6 +69,7 @@ SCHEMES = {  # scheme: (format, key file, chunk size)
     "bigdl-split": ("common", "layout", SPLIT_CHUNK),
     "bigdl-nsplit": ("native", "layout", SPLIT_CHUNK),
     "bigdl-simple": ("common", "simple", None),
+    "bigdl-nsimple": ("native", "simple", None),
     "bigdl-vec": ("common", "vectors", None),
     "bigdl-vecn": ("native", "vectors", None),
     "bigdl-wrong": ("common", "wrong", None),
@@ -199,6 +202,25 @@ def test_python_writer_output_and_simplekms_keys(bfs: Any, tmp_path: Path) -> No
     assert spark_rows(df) == csv_rows(texts + [texts[0]])
 
 
+def test_native_parts_under_simplekms_take_the_key_meta_wraps(bfs: Any, key_files: dict[str, Path],
+                                                               tmp_path: Path) -> None:
+    """BigDL's native writer under a KMS encrypts with the base64-decoded
+    data key and records the wrapped key in .meta."""
+    settings = json.loads(key_files["simple"].read_text())
+    with pytest.warns(sealio.errors.WeakKeyWarning):
+        edk, aes_key = native_write_key(settings)
+    d = tmp_path / "native-simple"
+    d.mkdir()
+    texts = [b"name,age,job\n" + b"".join(b"k%dr%d,%d,Researcher\n" % (p, r, 30 + r) for r in range(25))
+             for p in range(2)]
+    for i, plain in enumerate(texts):
+        iv = os.urandom(16)
+        (d / f"part-{i:05d}-c000.csv.cbc").write_bytes(iv + AesCbc(aes_key).encrypt(iv, plain, True))
+    (d / "part-00002-c000.csv.cbc").write_bytes(b"")
+    write_meta(d, edk)
+    assert spark_rows(bfs.read.csv(bigdl_url(d, "bigdl-nsimple"), header=True)) == csv_rows(texts)
+
+
 # ------------------------------------------------------------ vectors and failures
 
 
@@ -234,6 +256,29 @@ def test_tampered_part_fails_the_job_naming_it(bfs: Any, tmp_path: Path) -> None
     with pytest.raises(Exception) as excinfo:
         java_read(bfs, "bigdl", victim)
     assert "no row of it was read" in java_error(excinfo)
+
+
+def test_part_changed_after_open_fails_on_read(bfs: Any, tmp_path: Path) -> None:
+    """Chunks are hashed again against the first pass's states when read."""
+    big = people_partitions(n_parts=1, rows=2000, empty=())
+    out = write_spark_output(tmp_path / "big", big, "common")
+    part = next(iter(out.parts))
+    jvm = bfs._jvm
+    stream = jfs(bfs, "bigdl-split").open(jvm.org.apache.hadoop.fs.Path(bigdl_url(part, "bigdl-split")))
+    try:
+        io_utils = jvm.org.apache.commons.io.IOUtils
+        assert bytes(io_utils.toByteArray(stream, 100)) == big[0][:100]
+        with open(part, "r+b") as f:  # in place: the open stream reads the changed bytes
+            f.seek(400 + 5 * SPLIT_CHUNK + 7)
+            b = f.read(1)
+            f.seek(-1, os.SEEK_CUR)
+            f.write(bytes([b[0] ^ 1]))
+        stream.seek(5 * SPLIT_CHUNK + 100)
+        with pytest.raises(Exception) as excinfo:
+            io_utils.toByteArray(stream, 100)
+        assert "changed after it was authenticated" in java_error(excinfo)
+    finally:
+        stream.close()
 
 
 def test_wrong_key_fails_without_showing_keys(bfs: Any, tmp_path: Path) -> None:
