@@ -112,6 +112,8 @@ def _failing_calls(kernel: str) -> dict[str, Callable[[], Any]]:
         "gcm_decrypt_alloc_tag_view": lambda: gcm.decrypt(NONCE, memoryview(sealed), b"aad"),
         "gcm_open_segments_tag": lambda: gcm.open_segments_into(
             segs, bytearray(300), 64, prefix=bytearray(PREFIX), aad=bytearray(b"aad"), threads=2),
+        "gcm_open_segments_tag_fast": lambda: gcm.open_segments_into(
+            memoryview(segs), bytearray(300), 64, prefix=PREFIX, aad=b"aad", threads=2),
         "cbc_decrypt_padding": lambda: cbc.decrypt_into(IV, bad_pad, bytearray(32)),
         "gcm_encrypt_overlap": lambda: gcm.encrypt_into(
             NONCE, memoryview(buf)[:64], memoryview(buf)[1:], b"aad"),

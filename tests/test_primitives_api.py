@@ -622,3 +622,50 @@ def test_fast_path_errors_match_the_checked_path(kernel: str) -> None:
     with pytest.raises(ValueError, match="out overlaps plaintext"):
         gcm.encrypt_into(NONCE, memoryview(buf)[:64], memoryview(buf)[8:], b"a")
     assert buf == bytearray(200)
+
+
+@pytest.mark.parametrize("shape", ["bytes", "bytearray", "memoryview"])
+def test_segment_fast_path_agrees_with_fallback(kernel: str, shape: str) -> None:
+    """bytes prefix/AAD and int arguments take the native short path; its
+    output and every refusal match the checked path (and cryptography's)."""
+    seg, prefix = 64, b"prefix7"
+    pt = bytes(range(256)) + b"tail"
+    ref = bytearray(P.sealed_segments_size(len(pt), seg))
+    AesGcm(KEY, kernel="fallback").seal_segments_into(pt, ref, seg, prefix=prefix, first_index=9,
+                                                      aad=b"h")
+    gcm = _gcm(kernel)
+    src = _SHAPES[shape](pt)
+    out = bytearray(len(ref) + 4)
+    assert gcm.seal_segments_into(src, out, seg, prefix=prefix, first_index=9, aad=b"h",
+                                  threads=2) == len(ref)
+    assert out[:len(ref)] == ref and out[len(ref):] == bytes(4)
+    back = bytearray(len(pt))
+    assert gcm.open_segments_into(_SHAPES[shape](bytes(ref)), back, seg, prefix=prefix,
+                                  first_index=9, aad=b"h") == len(pt)
+    assert bytes(back) == pt
+    with pytest.raises(ValueError, match="non-final batch must hold whole segments"):
+        gcm.seal_segments_into(src, out, seg, prefix=prefix, final=False)
+    with pytest.raises(ValueError, match="too small"):
+        gcm.seal_segments_into(src, bytearray(len(ref) - 1), seg, prefix=prefix)
+    with pytest.raises(ValueError, match="32 bits"):
+        gcm.seal_segments_into(src, out, seg, prefix=prefix, first_index=(1 << 32) - 2)
+    with pytest.raises(ValueError, match="prefix must be 7 bytes"):
+        gcm.seal_segments_into(src, out, seg, prefix=b"short")
+    with pytest.raises(sealio.IntegrityError, match="truncated"):
+        gcm.open_segments_into(bytes(ref[:-len(b"tail") - 16 - 1]), back, seg, prefix=prefix,
+                               first_index=9, aad=b"h", final=False)
+    with pytest.raises(ValueError, match="too small"):
+        gcm.open_segments_into(bytes(ref), bytearray(len(pt) - 1), seg, prefix=prefix,
+                               first_index=9, aad=b"h")
+    bad = bytearray(ref)
+    bad[2 * (seg + 16) + 5] ^= 1
+    back[:] = b"\xee" * len(back)
+    with pytest.raises(sealio.IntegrityError, match="segment 11 failed authentication"):
+        gcm.open_segments_into(_SHAPES[shape](bytes(bad)), back, seg, prefix=prefix,
+                               first_index=9, aad=b"h", threads=2)
+    assert back == bytearray(len(pt))  # zeroed: no unauthenticated plaintext
+    with pytest.raises(ValueError, match="overlap"):
+        buf = bytearray(1024)
+        gcm.seal_segments_into(memoryview(buf)[:300], memoryview(buf)[16:], seg, prefix=prefix)
+    with pytest.raises(TypeError):
+        gcm.seal_segments_into(src, out, seg, prefix=prefix, threads=True)

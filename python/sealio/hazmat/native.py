@@ -127,7 +127,7 @@ class NativeGcm:
     call (it writes nothing then), so the caller runs the checked path,
     which raises the precise error."""
 
-    __slots__ = ("_ctx", "kernel", "_ffi", "_c_seal", "_c_open")
+    __slots__ = ("_ctx", "kernel", "_ffi", "_lib", "_c_seal", "_c_open")
 
     def __init__(self, key: memoryview, kernel: str) -> None:
         ffi, lib = _kernel.native()  # type: ignore[misc]
@@ -138,7 +138,7 @@ class NativeGcm:
             _raise_status(status[0], "AES-GCM key setup")
         self._ctx = ffi.gc(ctx, lib.sealio_gcm_free)
         self.kernel = kernel
-        self._ffi = ffi
+        self._ffi, self._lib = ffi, lib
         _chars(ffi)
         # Absent from a binding built before they were added: no fast path then.
         self._c_seal = getattr(lib, "sealio_gcm_seal", None)
@@ -271,6 +271,49 @@ class NativeGcm:
         if rc == _AUTH:
             raise IntegrityError("AES-GCM authentication failed")
         return None
+
+    def segments_fast(self, src: Any, out: Any, segment_size: int, prefix: bytes,
+                      first_index: int, final: bool, aad: bytes, threads: int, seal: bool) -> int:
+        """seal_segments / open_segments for bytes, bytearray or memoryview
+        data, a ``bytes`` prefix and AAD, and ints the caller has range-checked:
+        bytes written, or NOT_HANDLED (another type, or the C core refused:
+        short output, truncated batch, segment indexes past 2^32, overlap);
+        IntegrityError naming the first bad segment when opening."""
+        ts, to = type(src), type(out)
+        if (ts is not bytes and ts is not bytearray and ts is not memoryview) or \
+                (to is not bytearray and to is not memoryview) or len(prefix) != PREFIX:
+            return NOT_HANDLED
+        ffi = self._ffi
+        try:
+            o = ffi.from_buffer(_CHARS, out, True)
+        except _BUF_ERRORS:
+            return NOT_HANDLED
+        try:
+            s = src if ts is bytes else ffi.from_buffer(src)
+        except _BUF_ERRORS:
+            ffi.release(o)
+            return NOT_HANDLED
+        pfx, a = ffi.from_buffer(prefix), ffi.from_buffer(aad)
+        try:
+            p = ffi.new("sealio_segments *", [segment_size, ffi.NULL, pfx, first_index,
+                                              1 if final else 0, a, len(aad), threads])
+            if seal:
+                need = self._lib.sealio_segments_sealed_len(len(s), segment_size)
+                rc = self._lib.sealio_gcm_seal_segments(self._ctx, p, s, len(s), o, len(o))
+                return need if rc == 0 else NOT_HANDLED  # type: ignore[no-any-return]
+            res = ffi.new("size_t[2]")  # plaintext length, first bad segment
+            rc = self._lib.sealio_gcm_open_segments(self._ctx, p, s, len(s), o, len(o), res, res + 1)
+        finally:
+            ffi.release(o)
+            ffi.release(pfx)
+            ffi.release(a)
+            if s is not src:
+                ffi.release(s)
+        if rc == 0:
+            return int(res[0])
+        if rc == _AUTH:
+            raise IntegrityError(f"segment {first_index + res[1]} failed authentication")
+        return NOT_HANDLED
 
     # The hot one-shot calls use cffi's own context managers (cheaper than
     # _Pins): the with statement releases every buffer, whichever way it ends.

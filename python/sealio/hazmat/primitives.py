@@ -119,6 +119,14 @@ def _check_index(first_index: int, count: int) -> None:
         raise ValueError("segment indexes must fit in 32 bits")
 
 
+def _plain_ints(segment_size: Any, first_index: Any, threads: Any) -> bool:
+    """True if the batch arguments are exact ints in range (the fast path's
+    precondition; anything else takes the checked path and its errors)."""
+    return (type(segment_size) is int and type(first_index) is int and type(threads) is int
+            and 0 < segment_size <= GCM_MAX_BYTES and 0 <= first_index < 1 << 32
+            and 0 <= threads <= MAX_THREADS)
+
+
 def _check_gcm_len(n: int) -> None:
     if n > GCM_MAX_BYTES:
         raise ValueError(f"message longer than the GCM limit of {GCM_MAX_BYTES} bytes")
@@ -219,6 +227,13 @@ class AesGcm:
         ``prefix || BE32(first_index + i) || last`` with ``last`` set only on
         the final segment of a ``final`` batch. Returns bytes written.
         """
+        fast = self._fast
+        if fast is not None and nonces is None and type(prefix) is bytes and type(aad) is bytes \
+                and _plain_ints(segment_size, first_index, threads):
+            done = fast.segments_fast(plaintext, out, segment_size, prefix, first_index,
+                                      bool(final), aad, threads, True)
+            if done >= 0:
+                return done
         _check_segment_size(segment_size)
         src = _buffers.readable("plaintext", plaintext)
         count = _segments.segment_count(src.nbytes, segment_size)
@@ -234,6 +249,13 @@ class AesGcm:
         """Verify and decrypt sealed segments; the inverse of
         :meth:`seal_segments_into`. On a bad segment the output is zeroed and
         :class:`IntegrityError` names the segment index."""
+        fast = self._fast
+        if fast is not None and nonces is None and type(prefix) is bytes and type(aad) is bytes \
+                and _plain_ints(segment_size, first_index, threads):
+            done = fast.segments_fast(data, out, segment_size, prefix, first_index,
+                                      bool(final), aad, threads, False)
+            if done >= 0:
+                return done
         _check_segment_size(segment_size)
         src = _buffers.readable("data", data)
         count = _segments.sealed_count(src.nbytes, segment_size)
