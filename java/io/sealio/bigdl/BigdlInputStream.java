@@ -29,6 +29,7 @@ import org.apache.hadoop.fs.FSInputStream;
  */
 final class BigdlInputStream extends FSInputStream {
   static final int BLOCK = 16;
+  static final int SLICE = 16 << 10; // bytes per Cipher/Mac call
 
   private final FSDataInputStream in;
   private final String name;
@@ -151,7 +152,7 @@ final class BigdlInputStream extends FSInputStream {
       int n = chunkLen(i);
       in.readFully(start + (long) i * chunk, ct, 0, n);
       states[i] = cloneOf(mac);
-      mac.update(ct, 0, n);
+      update(mac, ct, n);
       ends[i] = cloneOf(mac).doFinal();
       if (i == nChunks - 1) {
         finalIv = n == BLOCK ? prevBlock : Arrays.copyOfRange(ct, n - 2 * BLOCK, n - BLOCK);
@@ -166,6 +167,12 @@ final class BigdlInputStream extends FSInputStream {
           + "or the key is wrong (no row of it was read)");
     }
     return finalIv;
+  }
+
+  private static void update(Mac mac, byte[] b, int n) {
+    for (int at = 0; at < n; at += SLICE) {
+      mac.update(b, at, Math.min(SLICE, n - at));
+    }
   }
 
   private static Mac cloneOf(Mac mac) throws IOException {
@@ -183,7 +190,13 @@ final class BigdlInputStream extends FSInputStream {
   private void decrypt(byte[] iv, byte[] src, int n, byte[] dst) throws IOException {
     try {
       cipher.init(Cipher.DECRYPT_MODE, aes, new IvParameterSpec(iv));
-      cipher.doFinal(src, 0, n, dst, 0);
+      for (int at = 0; at < n; at += SLICE) { // small calls: the JIT compiles (and intrinsifies) AES sooner
+        int k = Math.min(SLICE, n - at);
+        if (cipher.update(src, at, k, dst, at) != k) {
+          throw new GeneralSecurityException("short CBC update");
+        }
+      }
+      cipher.doFinal();
     } catch (GeneralSecurityException e) {
       throw new BigdlFileException(name, "AES-CBC decryption failed (" + e.getClass().getSimpleName() + ")");
     }
@@ -217,7 +230,7 @@ final class BigdlInputStream extends FSInputStream {
     boolean last = i == nChunks - 1;
     if (states != null) {
       Mac h = cloneOf(states[i]);
-      h.update(ct, 0, n);
+      update(h, ct, n);
       if (!MessageDigest.isEqual(h.doFinal(), ends[i])) {
         throw new BigdlFileException(name, "the ciphertext changed after it was authenticated");
       }
