@@ -292,6 +292,27 @@ def test_wrong_key_fails_without_showing_keys(bfs: Any, tmp_path: Path) -> None:
         assert secret not in msg
 
 
+def test_bad_key_files_fail_naming_the_file_not_its_content(bfs: Any, tmp_path: Path) -> None:
+    jvm = bfs._jvm
+    out = write_spark_output(tmp_path / "people", people_partitions(), "common")
+    part = next(p for p, plain in out.parts.items() if plain)
+    cases = {"missing.json": None, "garbled.json": '{"primary_key_plaintext": "' + PRIMARY + '"',
+             "ehsm.json": json.dumps({"ehsm_url": "https://127.0.0.1:9/"})}
+    for name, body in cases.items():
+        if body is not None:
+            (tmp_path / name).write_text(body)
+        conf = jvm.org.apache.hadoop.conf.Configuration(bfs._jsc.hadoopConfiguration())
+        for k, v in bigdl_fs_conf("common", key_file=tmp_path / name, scheme="bigdl-bad", prefix="").items():
+            conf.set(k, v)
+        conf.set("fs.bigdl-bad.impl.disable.cache", "true")
+        fs = jvm.org.apache.hadoop.fs.FileSystem.get(jvm.java.net.URI("bigdl-bad:///"), conf)
+        with pytest.raises(Exception) as excinfo:
+            fs.open(jvm.org.apache.hadoop.fs.Path(bigdl_url(part, "bigdl-bad")))
+        msg = java_error(excinfo)
+        assert part.name in msg and PRIMARY not in msg
+        assert (str(tmp_path / name) in msg) if name != "ehsm.json" else ("eHSM is not supported" in msg)
+
+
 def test_bookkeeping_files_empty_parts_and_read_only(bfs: Any, tmp_path: Path) -> None:
     out = write_spark_output(tmp_path / "people", people_partitions(), "common")
     jvm = bfs._jvm

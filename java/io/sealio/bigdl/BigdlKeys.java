@@ -73,9 +73,10 @@ final class BigdlKeys {
   static Map<String, String> settings(String keyFile) throws IOException {
     Map<String, String> out = new HashMap<>();
     if (keyFile != null && !keyFile.isEmpty()) {
+      byte[] raw = readSmall(keyFile, "BigDL key file");
       JsonNode doc;
       try {
-        doc = new ObjectMapper().readTree(readSmall(keyFile, "BigDL key file"));
+        doc = new ObjectMapper().readTree(raw); // its message may quote the file: never passed on
       } catch (IOException e) {
         throw new IOException("BigDL key file " + keyFile + ": cannot read it as JSON (" + e.getClass().getSimpleName()
             + ")");
