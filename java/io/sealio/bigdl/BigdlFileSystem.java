@@ -5,6 +5,7 @@ package io.sealio.bigdl;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.sealio.hadoop.WrappingFileSystem;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.net.URI;
@@ -18,7 +19,6 @@ import org.apache.hadoop.fs.FSDataInputStream;
 import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FSInputStream;
 import org.apache.hadoop.fs.FileStatus;
-import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.fs.permission.FsPermission;
 import org.apache.hadoop.util.Progressable;
@@ -43,37 +43,26 @@ import org.apache.hadoop.util.Progressable;
  * an empty partition. Listed sizes are exact plaintext sizes (the final
  * block is decrypted at listing), so Spark may split a part anywhere.
  */
-public class BigdlFileSystem extends FileSystem {
+public class BigdlFileSystem extends WrappingFileSystem {
   static final int HEADER_SIZE = 400;
   static final int IV_SIZE = 16;
   static final int MAC_SIZE = 32;
   static final int META_MAX = 64 << 10;
 
-  private URI uri;
-  private String scheme;
-  private String innerScheme;
-  private FileSystem inner;
-  private Path workingDir;
   private boolean common;
   private String keyFile;
   private int chunkSize;
   private volatile BigdlKeys keys;
   private final Map<String, BigdlKeys.DataKey> dataKeys = new ConcurrentHashMap<>();
 
+  public BigdlFileSystem() {
+    super("bigdl");
+  }
+
   @Override
   public void initialize(URI name, Configuration conf) throws IOException {
-    super.initialize(name, conf);
-    setConf(conf);
-    scheme = name.getScheme();
-    String auth = name.getAuthority();
-    uri = URI.create(scheme + "://" + (auth == null ? "" : auth) + "/");
-    String prefix = "fs." + scheme + ".";
-    innerScheme = conf.getTrimmed(prefix + "inner.scheme", "file");
-    if ("file".equals(innerScheme)) {
-      inner = FileSystem.getLocal(conf).getRawFileSystem();
-    } else {
-      inner = FileSystem.get(URI.create(innerScheme + "://" + (auth == null ? "" : auth) + "/"), conf);
-    }
+    String prefix = "fs." + name.getScheme() + ".";
+    initializeInner(name, conf, prefix + "inner.scheme");
     String fmt = conf.getTrimmed(prefix + "format", "common").toLowerCase(Locale.ROOT);
     if (fmt.equals("common")) {
       common = true;
@@ -87,7 +76,6 @@ public class BigdlFileSystem extends FileSystem {
     if (chunkSize < 16 || chunkSize % 16 != 0) {
       throw new IOException(prefix + "chunk.size must be a positive multiple of 16");
     }
-    workingDir = toOuter(inner.getWorkingDirectory());
   }
 
   private BigdlKeys keys() throws IOException {
@@ -103,38 +91,15 @@ public class BigdlFileSystem extends FileSystem {
     return k;
   }
 
-  @Override
-  public String getScheme() {
-    return scheme == null ? "bigdl" : scheme;
-  }
-
-  @Override
-  public URI getUri() {
-    return uri;
-  }
-
-  private Path toInner(Path p) {
-    URI u = makeQualified(p).toUri();
-    return new Path(innerScheme, u.getAuthority(), u.getPath());
-  }
-
-  private Path toOuter(Path p) {
-    return new Path(scheme, uri.getAuthority(), p.toUri().getPath());
-  }
-
   /** BigDL's data files: nothing whose name starts with "." or "_" holds data. */
   static boolean isPart(Path p) {
     String n = p.getName();
     return !n.startsWith(".") && !n.startsWith("_");
   }
 
-  private FileStatus toOuter(FileStatus st) {
-    long len = st.getLen();
-    if (st.isFile() && len > 0 && isPart(st.getPath())) {
-      len = plaintextLength(st);
-    }
-    return new FileStatus(len, st.isDirectory(), st.getReplication(), st.getBlockSize(), st.getModificationTime(),
-        st.getAccessTime(), null, null, null, toOuter(st.getPath()));
+  @Override
+  protected long outerLength(FileStatus st) {
+    return st.getLen() > 0 && isPart(st.getPath()) ? plaintextLength(st) : st.getLen();
   }
 
   /**
@@ -145,7 +110,7 @@ public class BigdlFileSystem extends FileSystem {
   private long plaintextLength(FileStatus st) {
     long len = st.getLen();
     long bound = Math.max(0, len - (common ? HEADER_SIZE + MAC_SIZE : IV_SIZE) - 1);
-    try (FSDataInputStream raw = inner.open(st.getPath())) {
+    try (FSDataInputStream raw = inner().open(st.getPath())) {
       Part part = locate(raw, len, st.getPath());
       return BigdlInputStream.plaintextSize(raw, part.name, part.start, part.end, part.iv, part.aesKey);
     } catch (IOException | RuntimeException e) {
@@ -253,15 +218,15 @@ public class BigdlFileSystem extends FileSystem {
   /** The encryptedDataKey of {@code dir/.meta} (field name case-insensitive), or null without one. */
   private String meta(Path dir, String name) throws IOException {
     Path p = new Path(dir, ".meta");
-    if (!inner.exists(p)) {
+    if (!inner().exists(p)) {
       return null;
     }
-    long len = inner.getFileStatus(p).getLen();
+    long len = inner().getFileStatus(p).getLen();
     if (len > META_MAX) {
       throw new BigdlFileException(name, "the directory's .meta is larger than any BigDL .meta");
     }
     byte[] raw = new byte[(int) len];
-    try (FSDataInputStream in = inner.open(p)) {
+    try (FSDataInputStream in = inner().open(p)) {
       in.readFully(0, raw, 0, raw.length);
     }
     String text = new String(raw, StandardCharsets.UTF_8).trim();
@@ -287,11 +252,11 @@ public class BigdlFileSystem extends FileSystem {
   @Override
   public FSDataInputStream open(Path f, int bufferSize) throws IOException {
     Path p = toInner(f);
-    FileStatus st = inner.getFileStatus(p);
+    FileStatus st = inner().getFileStatus(p);
     if (st.isDirectory()) {
       throw new FileNotFoundException(makeQualified(f) + " is a directory");
     }
-    FSDataInputStream raw = inner.open(p, bufferSize);
+    FSDataInputStream raw = inner().open(p, bufferSize);
     if (!isPart(p)) {
       return raw; // .meta, _SUCCESS, .crc: bookkeeping, no plaintext
     }
@@ -374,33 +339,8 @@ public class BigdlFileSystem extends FileSystem {
   }
 
   @Override
-  public FileStatus[] listStatus(Path f) throws IOException {
-    FileStatus[] raw = inner.listStatus(toInner(f));
-    FileStatus[] out = new FileStatus[raw.length];
-    for (int i = 0; i < raw.length; i++) {
-      out[i] = toOuter(raw[i]);
-    }
-    return out;
-  }
-
-  @Override
-  public FileStatus getFileStatus(Path f) throws IOException {
-    return toOuter(inner.getFileStatus(toInner(f)));
-  }
-
-  @Override
-  public void setWorkingDirectory(Path dir) {
-    workingDir = makeQualified(dir);
-  }
-
-  @Override
-  public Path getWorkingDirectory() {
-    return workingDir;
-  }
-
-  @Override
   public void close() throws IOException {
     dataKeys.clear();
-    super.close(); // the inner filesystem is shared through Hadoop's cache: not closed here
+    super.close();
   }
 }

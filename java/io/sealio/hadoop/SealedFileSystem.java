@@ -9,8 +9,6 @@ import java.net.URI;
 import java.nio.channels.FileChannel;
 import java.nio.file.Paths;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.UUID;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FSDataInputStream;
@@ -32,7 +30,7 @@ import org.apache.hadoop.util.Progressable;
  * reads decrypt only the segments they touch; writes go to a hidden
  * temporary published by rename on close. docs/SPARK.md lists the keys.
  */
-public class SealedFileSystem extends FileSystem {
+public class SealedFileSystem extends WrappingFileSystem {
   public static final String PREFIX = "fs.sealed.";
   public static final String KEYS = PREFIX + "keys";
   public static final String MASTER_KEY = PREFIX + "master.key";
@@ -47,11 +45,6 @@ public class SealedFileSystem extends FileSystem {
   public static final String TEMP_SUFFIX = ".sealio-tmp"; // as sealio.io.atomic: listings hide these
   private static final byte[] NO_AAD = new byte[0];
 
-  private URI uri;
-  private String scheme;
-  private String innerScheme;
-  private FileSystem inner;
-  private Path workingDir;
   private String keysConfig;
   private String masterKey;
   private int segmentLog2;
@@ -62,19 +55,13 @@ public class SealedFileSystem extends FileSystem {
   private String awsCredentialsFile;
   private volatile KekSource kms;
 
+  public SealedFileSystem() {
+    super("sealed");
+  }
+
   @Override
   public void initialize(URI name, Configuration conf) throws IOException {
-    super.initialize(name, conf);
-    setConf(conf);
-    scheme = name.getScheme();
-    String auth = name.getAuthority();
-    uri = URI.create(scheme + "://" + (auth == null ? "" : auth) + "/");
-    innerScheme = conf.getTrimmed(INNER_SCHEME, "file");
-    if ("file".equals(innerScheme)) {
-      inner = FileSystem.getLocal(conf).getRawFileSystem();
-    } else {
-      inner = FileSystem.get(URI.create(innerScheme + "://" + (auth == null ? "" : auth) + "/"), conf);
-    }
+    initializeInner(name, conf, INNER_SCHEME);
     int segmentSize = conf.getInt(SEGMENT_SIZE, 1 << 16);
     segmentLog2 = Integer.numberOfTrailingZeros(segmentSize);
     if (Integer.bitCount(segmentSize) != 1 || segmentLog2 < 12 || segmentLog2 > 22) {
@@ -100,7 +87,6 @@ public class SealedFileSystem extends FileSystem {
     batchBytes = conf.getInt(BATCH_BYTES, 1 << 20);
     vaultTokenFile = conf.getTrimmed(VAULT_TOKEN_FILE, "");
     awsCredentialsFile = conf.getTrimmed(AWS_CREDENTIALS_FILE, "");
-    workingDir = toOuter(inner.getWorkingDirectory());
   }
 
   /** "jni" when this instance decrypts through the C core, else "jce". */
@@ -139,34 +125,14 @@ public class SealedFileSystem extends FileSystem {
   }
 
   @Override
-  public String getScheme() {
-    return scheme == null ? "sealed" : scheme;
+  protected long outerLength(FileStatus st) {
+    long plain = SealedHeader.plaintextSize(st.getLen(), 1 << segmentLog2);
+    return plain >= 0 ? plain : st.getLen(); // not a sealed size: opening the file names the problem
   }
 
   @Override
-  public URI getUri() {
-    return uri;
-  }
-
-  Path toInner(Path p) {
-    URI u = makeQualified(p).toUri();
-    return new Path(innerScheme, u.getAuthority(), u.getPath());
-  }
-
-  private Path toOuter(Path p) {
-    URI u = p.toUri();
-    return new Path(scheme, uri.getAuthority(), u.getPath());
-  }
-
-  private FileStatus toOuter(FileStatus st) {
-    long len = st.getLen();
-    if (st.isFile()) {
-      long plain = SealedHeader.plaintextSize(len, 1 << segmentLog2);
-      len = plain >= 0 ? plain : len; // not a sealed size: opening the file names the problem
-    }
-    // owner and group are left out: RawLocalFileSystem forks a process per file to read them
-    return new FileStatus(len, st.isDirectory(), st.getReplication(), st.getBlockSize(), st.getModificationTime(),
-        st.getAccessTime(), null, null, null, toOuter(st.getPath()));
+  protected boolean listed(FileStatus st) {
+    return !st.getPath().getName().endsWith(TEMP_SUFFIX);
   }
 
   private static String shown(Path p) {
@@ -176,12 +142,13 @@ public class SealedFileSystem extends FileSystem {
   @Override
   public FSDataInputStream open(Path f, int bufferSize) throws IOException {
     Path p = toInner(f);
+    FileSystem inner = inner();
     FileStatus st = inner.getFileStatus(p);
     if (st.isDirectory()) {
       throw new FileNotFoundException(shown(f) + " is a directory");
     }
     String name = shown(makeQualified(f));
-    if ("file".equals(innerScheme)) { // pread straight into the cipher's buffers
+    if ("file".equals(innerScheme())) { // pread straight into the cipher's buffers
       FileChannel ch = FileChannel.open(Paths.get(p.toUri()), StandardOpenOption.READ);
       return new FSDataInputStream(SealedInputStream.open(ch, st.getLen(), name, keys(), NO_AAD, requireCommitment,
           jni, 1 << segmentLog2, batchBytes));
@@ -195,6 +162,7 @@ public class SealedFileSystem extends FileSystem {
   public FSDataOutputStream create(Path f, FsPermission permission, boolean overwrite, int bufferSize,
       short replication, long blockSize, Progressable progress) throws IOException {
     Path target = toInner(f);
+    FileSystem inner = inner();
     if (!overwrite && inner.exists(target)) {
       throw new FileAlreadyExistsException(shown(f) + " already exists");
     }
@@ -239,48 +207,16 @@ public class SealedFileSystem extends FileSystem {
 
   @Override
   public boolean rename(Path src, Path dst) throws IOException {
-    return inner.rename(toInner(src), toInner(dst));
+    return inner().rename(toInner(src), toInner(dst));
   }
 
   @Override
   public boolean delete(Path f, boolean recursive) throws IOException {
-    return inner.delete(toInner(f), recursive);
-  }
-
-  @Override
-  public FileStatus[] listStatus(Path f) throws IOException {
-    FileStatus[] raw = inner.listStatus(toInner(f));
-    List<FileStatus> out = new ArrayList<>(raw.length);
-    for (FileStatus st : raw) {
-      if (!st.getPath().getName().endsWith(TEMP_SUFFIX)) {
-        out.add(toOuter(st));
-      }
-    }
-    return out.toArray(new FileStatus[0]);
-  }
-
-  @Override
-  public FileStatus getFileStatus(Path f) throws IOException {
-    return toOuter(inner.getFileStatus(toInner(f)));
-  }
-
-  @Override
-  public void setWorkingDirectory(Path dir) {
-    workingDir = makeQualified(dir);
-  }
-
-  @Override
-  public Path getWorkingDirectory() {
-    return workingDir;
+    return inner().delete(toInner(f), recursive);
   }
 
   @Override
   public boolean mkdirs(Path f, FsPermission permission) throws IOException {
-    return inner.mkdirs(toInner(f), permission);
-  }
-
-  @Override
-  public void close() throws IOException {
-    super.close(); // the inner filesystem is shared through Hadoop's cache: not closed here
+    return inner().mkdirs(toInner(f), permission);
   }
 }
