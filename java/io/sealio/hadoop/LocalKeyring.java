@@ -11,9 +11,11 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.SecureRandom;
+import java.util.ArrayList;
 import java.util.Base64;
 import java.util.HashMap;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import javax.crypto.AEADBadTagException;
@@ -64,6 +66,15 @@ public final class LocalKeyring implements KekSource {
           + "(the JVM side also reads vault+https://... and aws-kms://...)");
     }
     return load("local://" + parsed.getPath(), parsed.getPath());
+  }
+
+  /**
+   * Load the keyring file at {@code path} as it is named (no URI to check):
+   * the parquet KMS client's entry, which shares this parsing but wraps in
+   * parquet-java's own format with {@link #masterKeys}.
+   */
+  public static LocalKeyring fromPath(String path) throws IOException {
+    return load("local://" + path, path);
   }
 
   private static LocalKeyring load(String config, String path) throws IOException {
@@ -127,6 +138,11 @@ public final class LocalKeyring implements KekSource {
       throw new IOException("master key '" + name + "' is not in keyring " + path);
     }
     return found;
+  }
+
+  /** The versions of master key {@code name}, newest first (parquet-java's local wrap tries each). */
+  public List<byte[]> masterKeys(String name) throws IOException {
+    return new ArrayList<>(versions(name).descendingMap().values());
   }
 
   private static byte[] aad(String name, int version) {

@@ -21,21 +21,14 @@
  */
 package io.sealio.parquet;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.File;
+import io.sealio.hadoop.LocalKeyring;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.SecureRandom;
-import java.util.ArrayList;
 import java.util.Base64;
-import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
-import java.util.TreeMap;
 import javax.crypto.AEADBadTagException;
 import javax.crypto.Cipher;
 import javax.crypto.spec.GCMParameterSpec;
@@ -51,14 +44,12 @@ public final class SealioKmsClient implements KmsClient {
   private static final int TAG_BITS = 128;
   private static final SecureRandom RANDOM = new SecureRandom();
 
-  /** master key name -> versions, newest first. */
-  private Map<String, List<byte[]>> keys = new HashMap<>();
-
-  private String keyringPath = "";
+  private LocalKeyring keyring;
 
   @Override
   public void initialize(Configuration conf, String kmsInstanceID, String kmsInstanceURL, String accessToken)
       throws KeyAccessDeniedException {
+    String keyringPath;
     String uri = conf.getTrimmed(KMS_PROPERTY, "");
     if (uri.isEmpty() && kmsInstanceURL != null && kmsInstanceURL.startsWith("local://")) {
       uri = kmsInstanceURL;
@@ -73,7 +64,11 @@ public final class SealioKmsClient implements KmsClient {
     } else {
       keyringPath = pathOf(uri);
     }
-    keys = load(keyringPath);
+    try {
+      keyring = LocalKeyring.fromPath(keyringPath); // the keyring file as the sealed filesystem reads it
+    } catch (IOException e) {
+      throw new ParquetCryptoRuntimeException("SealioKmsClient: " + e.getMessage());
+    }
   }
 
   private static String pathOf(String uri) {
@@ -87,51 +82,15 @@ public final class SealioKmsClient implements KmsClient {
     return parsed.getPath();
   }
 
-  private static Map<String, List<byte[]>> load(String path) {
-    JsonNode doc;
-    try {
-      doc = new ObjectMapper().readTree(new File(path));
-    } catch (IOException e) {
-      throw new ParquetCryptoRuntimeException("SealioKmsClient: cannot read keyring " + path + " ("
-          + e.getClass().getSimpleName() + ")");
-    }
-    if (doc == null || !"sealio-keyring".equals(doc.path("format").asText()) || doc.path("version").asInt() != 1) {
-      throw new ParquetCryptoRuntimeException("SealioKmsClient: " + path + " is not a sealio keyring (version 1)");
-    }
-    if (doc.has("kdf") || doc.has("sealed")) {
-      throw new ParquetCryptoRuntimeException("SealioKmsClient: keyring " + path
-          + " is passphrase-protected; the JVM client reads only unprotected keyrings (mode 0600)"
-          + " or use a KMS backend");
-    }
-    Map<String, List<byte[]>> out = new HashMap<>();
-    Iterator<Map.Entry<String, JsonNode>> names = doc.path("keys").fields();
-    while (names.hasNext()) {
-      Map.Entry<String, JsonNode> entry = names.next();
-      TreeMap<Integer, byte[]> versions = new TreeMap<>();
-      for (JsonNode item : entry.getValue().path("versions")) {
-        byte[] key;
-        try {
-          key = Base64.getDecoder().decode(item.path("key").asText());
-        } catch (IllegalArgumentException e) {
-          key = new byte[0];
-        }
-        if (key.length != 32 || !item.path("version").canConvertToInt()) {
-          throw new ParquetCryptoRuntimeException("SealioKmsClient: keyring " + path + " is malformed");
-        }
-        versions.put(item.path("version").asInt(), key);
-      }
-      out.put(entry.getKey(), new ArrayList<>(versions.descendingMap().values()));
-    }
-    return out;
-  }
-
   private List<byte[]> versions(String masterKeyIdentifier) throws KeyAccessDeniedException {
-    List<byte[]> found = keys.get(masterKeyIdentifier);
-    if (found == null || found.isEmpty()) {
-      throw new KeyAccessDeniedException(
-          "SealioKmsClient: master key '" + masterKeyIdentifier + "' is not in keyring " + keyringPath);
+    if (keyring == null) {
+      throw new KeyAccessDeniedException("SealioKmsClient: not initialized with a keyring");
     }
-    return found;
+    try {
+      return keyring.masterKeys(masterKeyIdentifier);
+    } catch (IOException e) {
+      throw new KeyAccessDeniedException("SealioKmsClient: " + e.getMessage());
+    }
   }
 
   @Override
