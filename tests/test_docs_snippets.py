@@ -64,12 +64,6 @@ DOC_NEEDS: dict[str, list[str]] = {"docs/SPARK.md": ["spark"]}
 # move them: each still runs, as a strict expected failure, so one that
 # starts to work fails here until it is taken off this list.
 NOT_YET: dict[tuple[str, str], str] = {
-    ("docs/BIGDL.md", 'people = bigdl.open_dataset("out/people.bigdl"'):
-        "pk_b64 is undefined (no way shown to make a key) and out/people.bigdl does not exist",
-    ("docs/BIGDL.md", "sealio bigdl inspect out/people.bigdl"):
-        "out/people.bigdl does not exist; SEALIO_BIGDL_PRIMARY_KEY=... and $APP are placeholders",
-    ("docs/BIGDL.md", 'opener = bigdl.Opener("common"'):
-        "pk_b64 is undefined and out/people.bigdl does not exist",
     ("docs/SPARK.md", 'spark = local_session("app")                # local[2]'):
         "placeholder keyring (local:///abs/path/keyring.json) and input (/data/sealed/people.csv)",
     ("docs/SPARK.md", 'orders = (spark.read.format("sealio")'):
