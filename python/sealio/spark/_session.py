@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 __all__ = ["local_session"]
@@ -34,9 +36,23 @@ def local_session(app: str = "sealio", *, cores: int = 2, conf: Mapping[str, str
         builder = builder.config("spark.driver.extraClassPath", cp).config("spark.executor.extraClassPath", cp)
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    with _quiet_pandas3_notice():
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     from sealio.spark._datasource import register  # not the package: no sealio.spark <-> _session cycle
 
     register(spark)
     return spark
+
+
+@contextlib.contextmanager
+def _quiet_pandas3_notice() -> Iterator[None]:
+    """Without PySpark 4's FutureWarning about pandas >= 3 while the context
+    starts: it fires at every SparkContext start, pandas used or not
+    (converting the first JVM argument imports ``pyspark.testing.utils``,
+    which checks the pandas version). sealio pins pandas >= 3 deliberately
+    and tests its Spark paths with it; the filter is scoped to this block."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"PySpark does not yet fully support pandas >= 3",
+                                category=FutureWarning)
+        yield
