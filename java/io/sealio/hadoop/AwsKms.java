@@ -42,7 +42,7 @@ import javax.crypto.spec.SecretKeySpec;
  * {@code ~/.aws/credentials}; profile {@code $AWS_PROFILE} or default).
  * Instance roles are not read: use the environment or a file.
  */
-public final class AwsKms implements KekSource {
+public final class AwsKms extends ConfiguredKekSource {
   private static final String PREFIX = "sealio-aws1";
   private static final String CONTEXT_KEY = "sealio:master-key-id";
   private static final Pattern ALIAS = Pattern.compile("^alias/[A-Za-z0-9/_-]{1,250}$");
@@ -55,7 +55,6 @@ public final class AwsKms implements KekSource {
   private static final DateTimeFormatter AMZ = DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'");
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  private final String config;
   private final String key;
   private final String region;
   private final URI endpoint;
@@ -64,7 +63,7 @@ public final class AwsKms implements KekSource {
   private final HttpClient http;
 
   private AwsKms(String config, String key, String region, URI endpoint, Duration timeout, String[] creds) {
-    this.config = config;
+    super(config, key);
     this.key = key;
     this.region = region;
     this.endpoint = endpoint;
@@ -258,13 +257,7 @@ public final class AwsKms implements KekSource {
     if (creds[2] != null) {
       req.header("X-Amz-Security-Token", creds[2]);
     }
-    HttpResponse<String> resp;
-    try {
-      resp = http.send(req.build(), HttpResponse.BodyHandlers.ofString());
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IOException("interrupted while calling AWS KMS");
-    }
+    HttpResponse<String> resp = send(http, req.build(), "AWS KMS");
     if (resp.statusCode() != 200) {
       String code = "";
       try {
@@ -277,16 +270,6 @@ public final class AwsKms implements KekSource {
           + (code.isEmpty() ? "" : ", " + code.substring(0, Math.min(80, code.length()))) + ")");
     }
     return JSON.readTree(resp.body());
-  }
-
-  @Override
-  public String id() {
-    return config;
-  }
-
-  @Override
-  public String defaultMasterKey() {
-    return key;
   }
 
   @Override

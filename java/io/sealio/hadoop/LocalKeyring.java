@@ -32,22 +32,19 @@ import javax.crypto.spec.SecretKeySpec;
  * keys from both sides are interchangeable. A passphrase-protected
  * keyring is refused: the JVM side does not run scrypt.
  */
-public final class LocalKeyring implements KekSource {
+public final class LocalKeyring extends ConfiguredKekSource {
   private static final String PREFIX = "sealio-lk1";
   private static final byte[] WRAP_AAD = "sealio/keyring/v1/wrap\0".getBytes(StandardCharsets.US_ASCII);
   private static final long MAX_BYTES = 4L << 20;
   private static final SecureRandom RANDOM = new SecureRandom();
 
-  private final String config;
   private final String path;
   private final Map<String, TreeMap<Integer, byte[]>> keys;
-  private final String defaultKey;
 
   private LocalKeyring(String config, String path, Map<String, TreeMap<Integer, byte[]>> keys, String def) {
-    this.config = config;
+    super(config, def);
     this.path = path;
     this.keys = keys;
-    this.defaultKey = def;
   }
 
   /** Load {@code local:///abs/path/keyring.json} (the Python configuration string). */
@@ -122,16 +119,6 @@ public final class LocalKeyring implements KekSource {
     return new LocalKeyring(config, path, out, def);
   }
 
-  @Override
-  public String id() {
-    return config;
-  }
-
-  @Override
-  public String defaultMasterKey() {
-    return defaultKey;
-  }
-
   private TreeMap<Integer, byte[]> versions(String name) throws IOException {
     TreeMap<Integer, byte[]> found = keys.get(name);
     if (found == null) {
@@ -146,11 +133,7 @@ public final class LocalKeyring implements KekSource {
   }
 
   private static byte[] aad(String name, int version) {
-    byte[] n = (name + "\0" + version).getBytes(StandardCharsets.UTF_8);
-    byte[] out = new byte[WRAP_AAD.length + n.length];
-    System.arraycopy(WRAP_AAD, 0, out, 0, WRAP_AAD.length);
-    System.arraycopy(n, 0, out, WRAP_AAD.length, n.length);
-    return out;
+    return joined(WRAP_AAD, name + "\0" + version);
   }
 
   @Override

@@ -32,7 +32,7 @@ import java.util.regex.Pattern;
  * {@code $BAO_TOKEN}, the file named by {@code fs.sealed.vault.token.file}
  * or {@code $SEALIO_VAULT_TOKEN_FILE}, else {@code ~/.vault-token}.
  */
-public final class VaultTransit implements KekSource {
+public final class VaultTransit extends ConfiguredKekSource {
   private static final Pattern NAME = Pattern.compile("^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$");
   private static final Pattern MOUNT =
       Pattern.compile("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}){0,7}$");
@@ -40,10 +40,8 @@ public final class VaultTransit implements KekSource {
   private static final byte[] AAD = "sealio/vault-transit/v1\0".getBytes(StandardCharsets.US_ASCII);
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  private final String config;
   private final String base;
   private final String mount;
-  private final String defaultKey;
   private final String namespace;
   private final Duration timeout;
   private final String token;
@@ -51,10 +49,9 @@ public final class VaultTransit implements KekSource {
 
   private VaultTransit(String config, String base, String mount, String defaultKey, String namespace,
       Duration timeout, String token) {
-    this.config = config;
+    super(config, defaultKey);
     this.base = base;
     this.mount = mount;
-    this.defaultKey = defaultKey;
     this.namespace = namespace;
     this.timeout = timeout;
     this.token = token;
@@ -141,11 +138,7 @@ public final class VaultTransit implements KekSource {
   }
 
   private static String aad(String name) {
-    byte[] n = name.getBytes(StandardCharsets.UTF_8);
-    byte[] out = new byte[AAD.length + n.length];
-    System.arraycopy(AAD, 0, out, 0, AAD.length);
-    System.arraycopy(n, 0, out, AAD.length, n.length);
-    return Base64.getEncoder().encodeToString(out);
+    return Base64.getEncoder().encodeToString(joined(AAD, name));
   }
 
   private JsonNode post(String op, String name, ObjectNode body) throws IOException {
@@ -155,13 +148,7 @@ public final class VaultTransit implements KekSource {
     if (namespace != null && !namespace.isEmpty()) {
       req.header("X-Vault-Namespace", namespace);
     }
-    HttpResponse<String> resp;
-    try {
-      resp = http.send(req.build(), HttpResponse.BodyHandlers.ofString());
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IOException("interrupted while calling Vault at " + base);
-    }
+    HttpResponse<String> resp = send(http, req.build(), "Vault at " + base);
     if (resp.statusCode() != 200) {
       String detail = "";
       try {
@@ -178,16 +165,6 @@ public final class VaultTransit implements KekSource {
           + ")");
     }
     return JSON.readTree(resp.body()).path("data");
-  }
-
-  @Override
-  public String id() {
-    return config;
-  }
-
-  @Override
-  public String defaultMasterKey() {
-    return defaultKey;
   }
 
   @Override
