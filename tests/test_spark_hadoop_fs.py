@@ -24,6 +24,8 @@ import pytest
 
 pytest.importorskip("pyspark", minversion="4.0")
 
+import spark_native  # noqa: E402
+
 import sealio  # noqa: E402
 from sealio.spark.native_fs import jni_library, native_fs_conf, sealed_url  # noqa: E402
 
@@ -33,22 +35,14 @@ CIPHERS = ["jni", "jce"]
 
 @pytest.fixture(scope="module")
 def ring(tmp_path_factory: pytest.TempPathFactory) -> tuple[sealio.LocalKeyring, str]:
-    d = tmp_path_factory.mktemp("hadoopfs-keys")
-    kr = sealio.LocalKeyring.create(d / "keyring.json")
-    kr.generate("spark")
-    return kr, f"local://{d / 'keyring.json'}"
+    return spark_native.keyring(tmp_path_factory.mktemp("hadoopfs-keys"), "spark")
 
 
 @pytest.fixture(scope="module")
 def sfs(spark: Any, ring: tuple[sealio.LocalKeyring, str]) -> Any:
     """The session with ``sealed://`` configured (JNI on)."""
-    conf = native_fs_conf(ring[1], jni_library_path=jni_library(), prefix="")
-    hconf = spark._jsc.hadoopConfiguration()
-    for k, v in conf.items():
-        hconf.set(k, v)
-    yield spark
-    for k in conf:
-        hconf.unset(k)
+    with spark_native.hadoop_conf(spark, native_fs_conf(ring[1], jni_library_path=jni_library(), prefix="")):
+        yield spark
 
 
 def jfs(spark: Any, cipher: str = "jni") -> Any:

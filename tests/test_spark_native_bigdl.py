@@ -27,6 +27,7 @@ pytest.importorskip("pyspark", minversion="4.0")
 
 import bigdl_vectors as vec  # noqa: E402
 import bigdl_xref as xref  # noqa: E402
+import spark_native  # noqa: E402
 from bigdl_spark_layout import PRIMARY, json_partitions, people_partitions, write_spark_output  # noqa: E402
 
 import sealio  # noqa: E402
@@ -78,10 +79,7 @@ SCHEMES = {  # scheme: (format, key file, chunk size)
 
 @pytest.fixture(scope="module")
 def ring(tmp_path_factory: pytest.TempPathFactory) -> tuple[sealio.LocalKeyring, str]:
-    d = tmp_path_factory.mktemp("bigdl-sealed-keys")
-    kr = sealio.LocalKeyring.create(d / "keyring.json")
-    kr.generate("migrated")
-    return kr, f"local://{d / 'keyring.json'}"
+    return spark_native.keyring(tmp_path_factory.mktemp("bigdl-sealed-keys"), "migrated")
 
 
 @pytest.fixture(scope="module")
@@ -93,16 +91,8 @@ def bfs(spark: Any, key_files: dict[str, Path], ring: tuple[sealio.LocalKeyring,
         conf.update(bigdl_fs_conf(fmt, key_file=key_files[keys], scheme=scheme, chunk_size=chunk, prefix=""))
     conf.update(native_fs_conf(ring[1], jni=False, prefix=""))
     conf["fs.sealed.impl.disable.cache"] = "true"
-    hconf = spark._jsc.hadoopConfiguration()
-    before = {k: hconf.get(k) for k in conf}
-    for k, v in conf.items():
-        hconf.set(k, v)
-    yield spark
-    for k, v in before.items():
-        if v is None:
-            hconf.unset(k)
-        else:
-            hconf.set(k, v)
+    with spark_native.hadoop_conf(spark, conf):
+        yield spark
 
 
 def jfs(spark: Any, scheme: str) -> Any:
