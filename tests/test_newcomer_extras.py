@@ -29,3 +29,31 @@ def test_local_session_starts_without_the_pandas3_notice() -> None:
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "does not yet fully support pandas" not in proc.stderr
+
+
+NO_PYSPARK = """
+import sys
+sys.modules["pyspark"] = None  # as if the spark extra were not installed
+import sealio.spark
+for use in (lambda: sealio.spark.SealedDataSource, lambda: sealio.spark.register(None),
+            lambda: sealio.spark.local_session()):
+    try:
+        use()
+    except ModuleNotFoundError as e:
+        print(e.name, "|", e)
+    else:
+        raise SystemExit("no error without pyspark")
+"""
+
+
+def test_spark_without_pyspark_says_what_to_install() -> None:
+    """``import sealio.spark`` works without pyspark; using it gives one
+    sentence naming the extra, not a traceback into ``pyspark.sql``."""
+    proc = subprocess.run([sys.executable, "-c", NO_PYSPARK], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 3, proc.stdout
+    for line, what in zip(lines, ("sealio.spark.SealedDataSource", "sealio.spark.register", "local_session")):
+        name, _, message = line.partition(" | ")
+        assert name.startswith("pyspark"), line
+        assert message.startswith(f"{what} needs pyspark, which is not installed: pip install 'sealio[spark]'"), line

@@ -12,21 +12,37 @@ encryption (PME) path.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["SealedDataSource", "register", "kms_client_jar", "native_pme_conf", "local_session"]
 
+@contextlib.contextmanager
+def _needs_pyspark(what: str) -> Iterator[None]:
+    """One sentence instead of a traceback into ``pyspark.sql`` when the
+    spark extra is missing (``name`` kept, so the CLI still maps it)."""
+    try:
+        yield
+    except ModuleNotFoundError as e:
+        if (e.name or "").partition(".")[0] != "pyspark":
+            raise
+        raise ModuleNotFoundError(f"{what} needs pyspark, which is not installed: pip install 'sealio[spark]'",
+                                  name=e.name) from None
+
 
 def register(spark: Any) -> None:
     """Make ``format("sealio")`` available in ``spark``."""
-    from sealio.spark._datasource import register as _register
+    with _needs_pyspark("sealio.spark.register"):
+        from sealio.spark._datasource import register as _register
 
     _register(spark)
 
 
 def __getattr__(name: str) -> Any:  # keep ``import sealio.spark`` light (no pyspark import)
     if name == "SealedDataSource":
-        from sealio.spark._datasource import SealedDataSource
+        with _needs_pyspark("sealio.spark.SealedDataSource"):
+            from sealio.spark._datasource import SealedDataSource
 
         return SealedDataSource
     if name in ("kms_client_jar", "native_pme_conf"):

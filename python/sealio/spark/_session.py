@@ -20,7 +20,11 @@ def local_session(app: str = "sealio", *, cores: int = 2, conf: Mapping[str, str
     is on, and ``format("sealio")`` is registered."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
+    try:
+        from pyspark.sql import SparkSession
+    except ModuleNotFoundError as e:
+        raise ModuleNotFoundError("local_session needs pyspark, which is not installed: "
+                                  "pip install 'sealio[spark]'", name=e.name) from None
 
     builder = (SparkSession.builder.master(f"local[{cores}]").appName(app)
                .config("spark.driver.host", "127.0.0.1")
