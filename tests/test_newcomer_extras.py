@@ -57,3 +57,23 @@ def test_spark_without_pyspark_says_what_to_install() -> None:
         name, _, message = line.partition(" | ")
         assert name.startswith("pyspark"), line
         assert message.startswith(f"{what} needs pyspark, which is not installed: pip install 'sealio[spark]'"), line
+
+
+NO_FSSPEC = """
+import sys
+sys.modules["fsspec"] = None  # as if the fsspec extra were not installed
+from sealio.fs.arrow import as_arrow_fs
+try:
+    as_arrow_fs(object())
+except TypeError as e:
+    print(e)
+"""
+
+
+def test_arrow_fs_without_fsspec_says_what_to_install() -> None:
+    """A base that is not a pyarrow filesystem, with fsspec missing: the
+    error says how to get fsspec filesystems, as sealio.fs.fsspec does."""
+    proc = subprocess.run([sys.executable, "-c", NO_FSSPEC], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == ("base must be a pyarrow.fs.FileSystem, not object (fsspec filesystems need "
+                                   "fsspec, which is not installed: pip install 'sealio[fsspec]')"), proc.stdout

@@ -40,9 +40,10 @@ def as_arrow_fs(base: Any) -> pafs.FileSystem:
         return base
     try:
         import fsspec
-    except ImportError:  # pragma: no cover - fsspec is optional
-        fsspec = None
-    if fsspec is not None and isinstance(base, fsspec.AbstractFileSystem):
+    except ImportError:  # fsspec is optional: then no base can be an fsspec filesystem
+        raise TypeError(f"base must be a pyarrow.fs.FileSystem, not {type(base).__name__} (fsspec "
+                        "filesystems need fsspec, which is not installed: pip install 'sealio[fsspec]')") from None
+    if isinstance(base, fsspec.AbstractFileSystem):
         return pafs.PyFileSystem(pafs.FSSpecHandler(base))
     raise TypeError(f"base must be a pyarrow.fs.FileSystem or an fsspec filesystem, not {type(base).__name__}")
 
