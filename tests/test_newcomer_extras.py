@@ -77,3 +77,23 @@ def test_arrow_fs_without_fsspec_says_what_to_install() -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == ("base must be a pyarrow.fs.FileSystem, not object (fsspec filesystems need "
                                    "fsspec, which is not installed: pip install 'sealio[fsspec]')"), proc.stdout
+
+
+def test_spark_reexports_the_native_fs_helpers_lazily() -> None:
+    """The sealed:// and bigdl:// conf helpers are reachable from
+    ``sealio.spark`` (and listed in ``__all__``) without importing pyspark."""
+    code = """
+import sys
+sys.modules["pyspark"] = None
+import sealio.spark
+from sealio.spark import native_fs
+for name in ("native_fs_conf", "sealed_url", "bigdl_fs_conf", "bigdl_url"):
+    assert name in sealio.spark.__all__, name
+    assert getattr(sealio.spark, name) is getattr(native_fs, name), name
+print(sealio.spark.bigdl_url("/data/x"), sealio.spark.sealed_url("/data/x"))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from sealio.spark import native_fs
+
+    assert proc.stdout.split() == [native_fs.bigdl_url("/data/x"), native_fs.sealed_url("/data/x")]

@@ -8,6 +8,9 @@ encryption (PME) path.
   Spark's own Parquet reader and writer use sealio's keyring.
 * ``local_session()`` builds a ``local[N]`` session with the settings that
   make PySpark behave on a workstation or CI runner.
+* ``native_fs_conf(keys)`` / ``sealed_url(path)`` and ``bigdl_fs_conf()`` /
+  ``bigdl_url(path)`` (from :mod:`sealio.spark.native_fs`): the Spark conf and
+  URLs of the JVM ``sealed://`` and ``bigdl://`` filesystems.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["SealedDataSource", "register", "kms_client_jar", "native_pme_conf", "local_session"]
+__all__ = ["SealedDataSource", "register", "kms_client_jar", "native_pme_conf", "local_session",
+           "native_fs_conf", "sealed_url", "bigdl_fs_conf", "bigdl_url"]
+
+_NATIVE_FS = ("native_fs_conf", "sealed_url", "bigdl_fs_conf", "bigdl_url")  # sealed:// and bigdl:// on the JVM
 
 @contextlib.contextmanager
 def _needs_pyspark(what: str) -> Iterator[None]:
@@ -49,6 +55,10 @@ def __getattr__(name: str) -> Any:  # keep ``import sealio.spark`` light (no pys
         from sealio.spark import _jvm
 
         return getattr(_jvm, name)
+    if name in _NATIVE_FS:
+        from sealio.spark import native_fs
+
+        return getattr(native_fs, name)
     if name == "local_session":
         from sealio.spark._session import local_session
 
