@@ -145,12 +145,12 @@ def test_no_buffer_stays_exported_after_an_error(kernel: str, call: str) -> None
 # --------------------------------------------------- tampered reads + gc
 
 _READ_LOOP = """
-    import gc, os, sys, tempfile
+    import gc, os, sys
     import sealio
     from sealio.errors import IntegrityError
-    rounds = int(sys.argv[1])
-    thresholds = [tuple(int(x) for x in t.split(",")) for t in sys.argv[2:]]
-    d = tempfile.mkdtemp()
+    d = sys.argv[1]  # the test's tmp_path: the 8 MiB file goes with it
+    rounds = int(sys.argv[2])
+    thresholds = [tuple(int(x) for x in t.split(",")) for t in sys.argv[3:]]
     kr = sealio.LocalKeyring.create(os.path.join(d, "k.json"))
     kr.generate("m")
     path = os.path.join(d, "f")
@@ -175,12 +175,12 @@ _READ_LOOP = """
 
 
 @pytest.mark.parametrize("threads", ["1", "2"])
-def test_tampered_reads_with_gc_do_not_crash(threads: str) -> None:
+def test_tampered_reads_with_gc_do_not_crash(threads: str, tmp_path: Path) -> None:
     """Issue 12, item 3: hundreds of failing 8 MiB reads, each followed by
     gc.collect(), in a fresh interpreter: every one raises IntegrityError
     and the process exits normally (it died with SIGSEGV before)."""
     rounds = 60
-    proc = _run(_READ_LOOP, str(rounds), *(",".join(map(str, t)) for t in GC_THRESHOLDS),
+    proc = _run(_READ_LOOP, str(tmp_path), str(rounds), *(",".join(map(str, t)) for t in GC_THRESHOLDS),
                 env={"SEALIO_THREADS": threads})
     assert proc.returncode == 0, _crashed(proc)
     assert proc.stdout.split() == ["failures", str(rounds * len(GC_THRESHOLDS))]
