@@ -63,20 +63,7 @@ DOC_NEEDS: dict[str, list[str]] = {"docs/SPARK.md": ["spark"]}
 # owners), by (document, text in the block) so that edits elsewhere do not
 # move them: each still runs, as a strict expected failure, so one that
 # starts to work fails here until it is taken off this list.
-NOT_YET: dict[tuple[str, str], str] = {
-    ("docs/SPARK.md", 'spark = local_session("app")                # local[2]'):
-        "placeholder keyring (local:///abs/path/keyring.json) and input (/data/sealed/people.csv)",
-    ("docs/SPARK.md", 'orders = (spark.read.format("sealio")'):
-        "continues another block (spark, keys undefined) and needs an S3 bucket",
-    ("docs/SPARK.md", '.option("bigdlKeyFile"'):
-        "spark is undefined; /etc/sealio/bigdl-keys.json and /data/people.bigdl are placeholders",
-    ("docs/SPARK.md", 'spark = local_session("pme"'):
-        "df is undefined; placeholder keyring (local:///abs/path/keyring.json)",
-    ("docs/SPARK.md", "javac --release 11"):
-        "runs from a source checkout's root (java/io/sealio), not from an empty directory",
-    ("docs/SPARK.md", 'conf=native_fs_conf(keys, master_key="analytics"))'):
-        "placeholder keyring and paths (/data/sealed/people.csv)",
-}
+NOT_YET: dict[tuple[str, str], str] = {}
 
 
 def not_yet(script: Script) -> str | None:
