@@ -4,8 +4,10 @@ re-exports of ``sealio.spark``."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +99,81 @@ print(sealio.spark.bigdl_url("/data/x"), sealio.spark.sealed_url("/data/x"))
     from sealio.spark import native_fs
 
     assert proc.stdout.split() == [native_fs.bigdl_url("/data/x"), native_fs.sealed_url("/data/x")]
+
+
+# ------------------------------------------------ sealio bigdl decrypt: the sealed CLI's manners
+
+BIGDL_PRIMARY = "EBESExQVFhcYGRobHB0eHw=="  # base64 of bytes 16..31, as tests/test_bigdl_cli.py
+
+
+def _bigdl_tree(root: Path) -> Path:
+    """A BigDL common-format tree: x/y/part-a.cbc, x/part-b.cbc, part-c.cbc."""
+    import base64
+    import os
+
+    import bigdl_ref as ref
+
+    top = root / "enc"
+    for rel in ("x/y/part-a.csv.cbc", "x/part-b.csv.cbc", "part-c.csv.cbc"):
+        dk = base64.b64encode(os.urandom(16)).decode()
+        (top / rel).parent.mkdir(parents=True, exist_ok=True)
+        (top / rel).write_bytes(ref.common_encrypt(b"a,b\n1,2\n" * 500, ref.primary_wrap(BIGDL_PRIMARY, dk), dk))
+    return top
+
+
+def _flip(path: Path) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[-5] ^= 1
+    path.write_bytes(raw)
+
+
+def _decrypt(src: Path, dst: Path, *extra: str) -> int:
+    from sealio.cli import main
+
+    return main(["bigdl", "decrypt", *extra, "--primary-key-plaintext", BIGDL_PRIMARY, str(src), str(dst)])
+
+
+@pytest.mark.filterwarnings("ignore::sealio.errors.WeakKeyWarning")
+def test_a_failed_bigdl_tree_decrypt_leaves_no_empty_directories(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    enc = _bigdl_tree(tmp_path)
+    _flip(enc / "x" / "y" / "part-a.csv.cbc")
+    out = tmp_path / "plain"
+    assert _decrypt(enc, out, "-q") == 1
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == ["part-c.csv", "x", "x/part-b.csv"]
+    for rel in ("x/part-b.csv.cbc", "part-c.csv.cbc"):
+        _flip(enc / rel)
+    out2 = tmp_path / "a" / "b" / "plain"  # DST and two parents made by this run: all taken back
+    assert _decrypt(enc, out2, "-q") == 1
+    assert not (tmp_path / "a").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    assert _decrypt(enc, mine, "-q") == 1
+    assert mine.is_dir() and not any(mine.iterdir())  # the user's own directory stays
+    assert _decrypt(enc / "part-c.csv.cbc", tmp_path / "d" / "c.csv", "-q") == 1  # a single file too
+    assert not (tmp_path / "d").exists()
+    assert capsys.readouterr().err.count("HMAC mismatch") == 1 + 3 + 3 + 1
+
+
+class _Terminal(io.StringIO):
+    """stdout and stderr of one terminal: both land in one buffer."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.filterwarnings("ignore::sealio.errors.WeakKeyWarning")
+def test_bigdl_decrypt_errors_and_summary_are_not_on_the_progress_bar(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    enc = _bigdl_tree(tmp_path)
+    _flip(enc / "x" / "part-b.csv.cbc")
+    term = _Terminal()
+    monkeypatch.setattr("sys.stdout", term)
+    monkeypatch.setattr("sys.stderr", term)
+    assert _decrypt(enc, tmp_path / "plain") == 1
+    text = term.getvalue()
+    assert "\r" in text  # a progress bar was drawn
+    lines = [line.rsplit("\r", 1)[-1].replace("\x1b[K", "") for line in text.split("\n") if line]
+    for line in lines:  # each error, warning and the summary starts its own line
+        assert line.startswith(("sealio: ", "decrypted ")), repr(line)
+    assert lines[-1] == "decrypted 2 of 3 BigDL file(s)"

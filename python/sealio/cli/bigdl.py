@@ -43,7 +43,7 @@ from sealio.cli._common import (
     report,
     say,
 )
-from sealio.cli._paths import open_in_tree, prepare_parent, walk_files
+from sealio.cli._paths import make_dirs, open_in_tree, prepare_parent, remove_empty, walk_files
 from sealio.errors import ConfigurationError, FormatError, SealioError
 from sealio.io.atomic import AtomicFileSink
 
@@ -218,35 +218,47 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
     src, dst = _require_source(args.src), Path(args.dst)
     opener = _opener(args)
     failures, pairs = 0, _pairs(src, dst, args.follow_symlinks)
-    for s, d in pairs:
-        prog = Progress(f"decrypt {s.name}", 0, False)
-        sink: AtomicFileSink | None = None
-        try:
-            if src.is_dir():
-                prepare_parent(dst, d, args.follow_symlinks)
-            else:
-                d.parent.mkdir(parents=True, exist_ok=True)
-            prog = Progress(f"decrypt {s.name}", s.stat().st_size, not args.quiet)
-            with _open_part(args, s, src) as raw, io.BufferedReader(opener.open_raw(raw, name=str(s)), 1 << 20) as fin:
-                # mkstemp next to the output: O_EXCL, mode 0600, a random name (no planted link followed)
-                sink = AtomicFileSink(d)
-                while chunk := fin.read(4 << 20):
-                    sink.write(memoryview(chunk))
-                    prog(len(chunk))
-                sink.publish()  # plaintext appears only once every MAC checked
-        except (SealioError, OSError, ValueError) as e:
-            failures += 1
-            if sink is not None:
-                sink.abort()
-            report(s, e)
-        except BaseException:
-            if sink is not None:
-                sink.abort()
-            raise
-        finally:
-            prog.finish()
+    created: list[Path] = []  # directories this run made: the ones left empty go at the end
+    try:
+        for s, d in pairs:
+            failures += _decrypt_one(args, opener, src, dst, s, d, created)
+    finally:
+        remove_empty(created)
     say(args, f"decrypted {len(pairs) - failures} of {len(pairs)} BigDL file(s)")
     return EXIT_FAIL if failures else EXIT_OK
+
+
+def _decrypt_one(args: argparse.Namespace, opener: bigdl.Opener, src: Path, dst: Path, s: Path, d: Path,
+                 created: list[Path]) -> int:
+    """1 if part ``s`` failed to decrypt to ``d`` (said on stderr), else 0."""
+    prog = Progress(f"decrypt {s.name}", 0, False)
+    sink: AtomicFileSink | None = None
+    try:
+        if src.is_dir():
+            prepare_parent(dst, d, args.follow_symlinks, created)
+        else:
+            make_dirs(d.parent, created)
+        prog = Progress(f"decrypt {s.name}", s.stat().st_size, not args.quiet)
+        with _open_part(args, s, src) as raw, io.BufferedReader(opener.open_raw(raw, name=str(s)), 1 << 20) as fin:
+            # mkstemp next to the output: O_EXCL, mode 0600, a random name (no planted link followed)
+            sink = AtomicFileSink(d)
+            while chunk := fin.read(4 << 20):
+                sink.write(memoryview(chunk))
+                prog(len(chunk))
+            sink.publish()  # plaintext appears only once every MAC checked
+        return 0
+    except (SealioError, OSError, ValueError) as e:
+        if sink is not None:
+            sink.abort()
+        prog.finish()  # the error goes on a line of its own, not the bar's
+        report(s, e)
+        return 1
+    except BaseException:
+        if sink is not None:
+            sink.abort()
+        raise
+    finally:
+        prog.finish()
 
 
 _WRITTEN_FORMATS = ("common", "native")
@@ -273,15 +285,16 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
     else:  # BigDL reads DIR/.meta for whatever it is pointed at, so a single file's goes beside it
         outs = [dst / f"{src.name}{CBC_SUFFIX}" if dst.is_dir() else dst]
         meta_dir = outs[0].parent
-    for out in outs:
-        if src.is_dir():
-            prepare_parent(dst, out, args.follow_symlinks)
-        else:
-            out.parent.mkdir(parents=True, exist_ok=True)
+    created: list[Path] = []  # directories this run made: a failed run takes back the empty ones
     # One data key per call, as BigDL does; part files are streamed (bounded memory) and
     # encrypted side by side (multi-buffer CBC); each output appears atomically.
     handles: list[Any] = []
     try:
+        for out in outs:
+            if src.is_dir():
+                prepare_parent(dst, out, args.follow_symlinks, created)
+            else:
+                make_dirs(out.parent, created)
         for p in files:
             handles.append(_open_part(args, p, src))
         sizes = [os.fstat(h.fileno()).st_size for h in handles]  # of what will be read
@@ -297,6 +310,7 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
     finally:
         for h in handles:
             h.close()
+        remove_empty(created)
     _write_meta(meta_dir, meta_key)
     say(args, f"encrypted {len(files)} file(s) in BigDL's {args.format} format")
     return EXIT_OK
@@ -330,16 +344,18 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     parts = [p for p, _ in pairs]
     total = sum(p.stat().st_size for p in parts)
     prog = Progress("migrate", total, not args.quiet)
+    created: list[Path] = []  # directories this run made: a failed run takes back the empty ones
 
     def check(_part: Path, out: Path) -> None:
         if src.is_dir():
-            prepare_parent(dst, out, args.follow_symlinks)
+            prepare_parent(dst, out, args.follow_symlinks, created)
 
     try:
         done = bigdl.migrate(src, dst, opener, keys=kms, master_key=master, on_bytes=prog, on_file=check,
                              parts=parts)
     finally:
         prog.finish()
+        remove_empty(created)
     say(args, f"migrated {len(done)} BigDL file(s) to sealed files under master key {master!r}")
     return EXIT_OK
 
