@@ -77,6 +77,13 @@ EXPECT = [
     ("docs/ARROW.md", "read(8)", "b'\\x89SEALIO\\n'"),
     ("docs/ARROW.md", "compression=\"gzip\", storage_options=opts).shape", "(5, 2)"),
     ("docs/ARROW.md", "dask.config.set", "10"),
+    ("docs/BIGDL.md", "duckdb.sql(", "[(2,)]"),
+    ("docs/BIGDL.md", 'bigdl.Opener("common"', "1 b'name,age,job'"),
+    ("docs/SPARK.md", 'local_session("app")                #', "2"),
+    ("docs/SPARK.md", '.option("bigdlKeyFile", key_file)', "2"),
+    ("docs/SPARK.md", "native_pme_conf(keys))", "2"),
+    ("docs/SPARK.md", '.agg({"age": "avg"})', "28.0"),
+    ("docs/SPARK.md", "bigdl_url(f", "2\n3"),
 ]
 
 
