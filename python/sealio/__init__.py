@@ -7,7 +7,7 @@ Layers import one way: ``hazmat`` (C core and primitives) → ``format`` →
 
 from __future__ import annotations
 
-from importlib import metadata as _metadata
+from typing import Any
 
 from sealio.errors import (
     FormatError,
@@ -23,10 +23,21 @@ from sealio.io import SealedReader, SealedWriter, open, rewrap
 from sealio.keys import KeyManager, KmsClient
 from sealio.kms.local import LocalKeyring
 
-try:
-    __version__ = _metadata.version("sealio")
-except _metadata.PackageNotFoundError:  # imported from a source tree that was never installed
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> Any:
+    """``__version__`` from package metadata, read on first use: importing
+    ``importlib.metadata`` costs about a third of ``import sealio``, which
+    every CLI run pays."""
+    if name != "__version__":
+        raise AttributeError(f"module 'sealio' has no attribute {name!r}")
+    from importlib import metadata
+
+    try:
+        version = metadata.version("sealio")
+    except metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+        version = "0+unknown"
+    globals()["__version__"] = version
+    return version
 
 __all__ = [
     "FormatError",
