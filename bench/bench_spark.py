@@ -18,7 +18,7 @@ Queries: all four columns aggregated (full scan), one column
 (``sum(id)``), a selective filter (0.1 % of the ids, so Parquet row groups
 are pruned); the sealio source also with a user schema of one column
 (manual pruning: Spark 4.3 does not prune columns of Python data sources).
-Each is run once to warm up, then ``--repeat`` times; medians and ratios to
+Each is run once to warm up, then ``--repeat`` rounds take the variants in turn (interleaved); medians and ratios to
 the plaintext native read are printed, with the segments the ``sealed://``
 rows decrypted per query against the segments of the files. Last, the
 decryption throughput of the JVM stream alone (JNI vs JCE, every sealed
@@ -311,13 +311,24 @@ def main(argv: list[str] | None = None) -> int:
         folder = d["sealed_pq"] if fmt == "parquet" else d["sealed_csv"]
         total = sum(-(-max(1, os.path.getsize(p) - 1024) // (seg + 16)) for p in folder.iterdir())
         for qname, q in queries[fmt]:
-            base = None
+            # Interleaved: every variant warms up, then the repeats take
+            # the variants in turn, so none is timed while the JVM is still
+            # compiling the read path the others then get for free.
+            runs: dict[str, list[float]] = {name: [] for name in impls}
+            used: dict[str, int] = dict.fromkeys(impls, 0)
             for name, fn in impls.items():
-                before = segments.totalSegmentsDecrypted()
-                t = timed(lambda: fn(q), args.repeat)
-                used = (segments.totalSegmentsDecrypted() - before) // (args.repeat + 1)
-                base = base or t
-                note = f"  segments {used}/{total}" if name.startswith("sealed://") else ""
+                fn(q)
+            for _ in range(args.repeat):
+                for name, fn in impls.items():
+                    before = segments.totalSegmentsDecrypted()
+                    t0 = time.perf_counter()
+                    fn(q)
+                    runs[name].append(time.perf_counter() - t0)
+                    used[name] += segments.totalSegmentsDecrypted() - before
+            base = statistics.median(runs[next(iter(impls))])
+            for name in impls:
+                t = statistics.median(runs[name])
+                note = f"  segments {used[name] // args.repeat}/{total}" if name.startswith("sealed://") else ""
                 print(f"{fmt:8s} {qname:12s} {name:30s} {t:7.3f} s  {t / base:5.2f}x{note}")
             if fmt == "parquet" and qname == "one column":
                 t = timed(lambda: sealed(d["sealed_pq"], schema="id bigint").selectExpr(*q[1]).collect(), args.repeat)
