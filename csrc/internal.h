@@ -39,9 +39,12 @@ struct sealio_gcm {
     aes_schedule enc;
     /*
      * Powers of the hash key in the POLYVAL (byte-reflected, Montgomery)
-     * domain: htab[i] represents H^(i+1). See gcm_common.c for the math.
+     * domain: htab[i] represents H^(16-i). See gcm_common.h for the math.
      */
     _Alignas(64) uint8_t htab[SEALIO_GHASH_POWERS][16];
+    /* hkara[i] = both halves of htab[i] XORed (its 64-bit words swapped
+     * and XORed in): the middle factor of a Karatsuba product. */
+    _Alignas(64) uint8_t hkara[SEALIO_GHASH_POWERS][16];
     int kernel;
 };
 
@@ -104,7 +107,7 @@ typedef void gcm_kernel_fn(const struct sealio_gcm *ctx, const uint8_t j0[16],
 gcm_kernel_fn sealio_gcm_crypt_aesni;
 gcm_kernel_fn sealio_gcm_crypt_vaes;
 
-/* Compute htab from the hash key (runs on AES-NI + PCLMULQDQ). */
+/* Compute htab and hkara from the hash key (runs on AES-NI + PCLMULQDQ). */
 void sealio_gcm_init_htab(struct sealio_gcm *ctx);
 
 /* CBC kernels (AES-NI). len is a multiple of 16. */
