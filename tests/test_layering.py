@@ -19,6 +19,7 @@ PACKAGE = Path(sealio.__file__).resolve().parent
 LAYERS: dict[str, int] = {
     "sealio.errors": 0,
     "sealio._fsutil": 0,
+    "sealio._lazy": 0,
     "sealio.hazmat": 0,
     "sealio.primitives": 0,
     "sealio.format": 1,

@@ -20,13 +20,12 @@ from typing import IO, Any
 from sealio.bigdl import common, legacy, native
 from sealio.bigdl._cbcfile import CbcFile, open_source
 from sealio.bigdl.directory import META_MAX, parse_meta, part_files, read_meta, write_meta
+from sealio.bigdl.formats import FORMATS
 from sealio.bigdl.keys import DataKey, KeySource
 from sealio.errors import ConfigurationError, FormatError
 
 __all__ = ["FORMATS", "META_MAX", "Opener", "csv_batch_reader", "detect_format", "parse_meta", "part_files",
            "read_csv_table", "read_meta", "write_meta"]
-
-FORMATS = ("common", "native", "legacy-2.1", "legacy-2.2")
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:

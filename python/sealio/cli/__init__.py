@@ -1,6 +1,7 @@
 """The ``sealio`` command line: keygen, encrypt, decrypt, inspect, verify,
 rewrap, demo and bigdl, one module per command group (:mod:`.keys`,
-:mod:`.files`, :mod:`.demo`, :mod:`.bigdl`); what they share is in
+:mod:`.files`, :mod:`.demo`, :mod:`.bigdl` with its parser in
+:mod:`.bigdl_args`); what they share is in
 :mod:`._common` (exit codes, reporting, secrets and keys) and
 :mod:`._paths` (safe local filesystem access).
 
@@ -29,7 +30,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from sealio.cli import bigdl, demo, files, keys
+from sealio.cli import bigdl_args, demo, files, keys
 from sealio.cli._common import (
     EXIT_FAIL,
     EXIT_OK,
@@ -48,6 +49,18 @@ __all__ = ["EXIT_FAIL", "EXIT_OK", "EXIT_USAGE", "UsageError", "build_parser", "
            "open_source_file"]
 
 
+class _Version(argparse.Action):
+    """``--version``, reading the package metadata only when asked: that
+    import (``importlib.metadata``) cost every run about 15 ms."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        from sealio import __version__
+
+        print(f"sealio {__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sealio",
@@ -56,14 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
                "The keyring defaults to $SEALIO_KEYRING, else ~/.config/sealio/keyring.json; "
                "a passphrase-protected keyring reads $SEALIO_PASSPHRASE or prompts.",
     )
-    from sealio import __version__
-
-    p.add_argument("--version", action="version", version=f"sealio {__version__}")
+    p.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     keys.register(sub)
     files.register(sub)
     demo.register(sub, main)
-    bigdl.register(sub)
+    bigdl_args.register(sub)
     return p
 
 
