@@ -64,3 +64,95 @@ def test_multibyte_views_count_bytes(tmp_path: Path) -> None:
     assert sink._written == words.nbytes
     sink.publish()
     assert (tmp_path / "out").read_bytes() == words.tobytes()
+
+
+# --------------------------------------------------------- WriteBehind
+
+
+def _fill(view: memoryview, seed: int) -> None:
+    view[:] = bytes([(seed * 7 + i) % 256 for i in range(256)]) * (len(view) // 256) + \
+        bytes(len(view) % 256)
+
+
+def test_write_behind_lands_every_buffer_in_order(tmp_path: Path) -> None:
+    """Many buffers of odd sizes, two writes in flight on the pool: the
+    file is exactly their concatenation after the header-sized offset."""
+    sink = atomic.AtomicFileSink(tmp_path / "out")
+    sink.write(memoryview(b"H" * 1024))
+    wb = atomic.WriteBehind(sink, offset=1024)
+    expected = [b"H" * 1024]
+    for i, size in enumerate([1, 4096, atomic.WriteBehind.BUFFER, 3 * atomic.WriteBehind.BUFFER + 5, 77] * 4):
+        buf = wb.buffer(size)
+        _fill(buf, i)
+        expected.append(bytes(buf))
+        wb.commit(size)
+    wb.drain()
+    assert wb.offset == sum(map(len, expected))
+    sink.publish()
+    assert (tmp_path / "out").read_bytes() == b"".join(expected)
+
+
+def test_write_behind_raises_a_failed_write_and_abandon_leaves_nothing(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that fails on the pool (here ENOSPC on the third one) is
+    raised by the producer's next call; abandon + abort leave no file."""
+    import errno
+
+    sink = atomic.AtomicFileSink(tmp_path / "out")
+    real, calls = sink.pwrite, []
+
+    def pwrite(view: memoryview, offset: int) -> None:
+        calls.append(offset)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(view, offset)
+
+    monkeypatch.setattr(sink, "pwrite", pwrite)
+    wb = atomic.WriteBehind(sink)
+    with pytest.raises(OSError) as err:
+        for i in range(50):
+            buf = wb.buffer(1000)
+            _fill(buf, i)
+            wb.commit(1000)
+        wb.drain()
+    assert err.value.errno == errno.ENOSPC
+    assert len(calls) < 50  # nothing more was written after the failure was seen
+    wb.abandon()
+    sink.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_behind_wipe_zeroes_its_buffers(tmp_path: Path) -> None:
+    sink = atomic.AtomicFileSink(tmp_path / "out")
+    wb = atomic.WriteBehind(sink)
+    for i in range(4):
+        buf = wb.buffer(5000)
+        buf[:] = b"\xaa" * 5000
+        wb.commit(5000)
+    last = wb.buffer(10)  # filled, never committed (a failure mid-loop)
+    last[:] = b"\xbb" * 10
+    wb.drain()
+    wb.wipe()
+    kept = [*wb._free, *([wb._current] if wb._current is not None else [])]
+    assert kept and all(not any(b) for b in kept)
+    sink.abort()
+
+
+def test_fsync_false_neither_syncs_nor_starts_writeback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    started: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
+    monkeypatch.setattr(atomic, "start_writeback", lambda fd, off, n: started.append((off, n)) or True)
+    data = bytes(range(256)) * (atomic.WRITEBACK_BYTES // 256 + 1)
+    sink = atomic.AtomicFileSink(tmp_path / "quick", fsync=False)
+    sink.write(memoryview(data))
+    sink.pwrite(memoryview(data), len(data))
+    sink.publish()
+    assert (tmp_path / "quick").read_bytes() == data + data
+    assert synced == [] and started == []
+    sink = atomic.AtomicFileSink(tmp_path / "durable")
+    sink.write(memoryview(data))
+    sink.pwrite(memoryview(data), len(data))
+    sink.publish()
+    assert len(synced) == 2  # the file and its directory
+    assert started and all(off % atomic.WRITEBACK_BYTES == 0 for off, _ in started)

@@ -248,3 +248,21 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"sealio {version('sealio')}"
+
+
+def test_no_fsync_publishes_without_syncing(ring: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--no-fsync`` outputs appear by rename as usual but nothing is
+    fsynced; the default fsyncs every output (and its directory)."""
+    files = tree(tmp_path / "src")
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    k = ["--keyring", str(ring), "-q"]
+    assert main(["encrypt", *k, "--no-fsync", str(tmp_path / "src"), str(tmp_path / "quick")]) == 0
+    assert main(["decrypt", *k, "--no-fsync", str(tmp_path / "quick"), str(tmp_path / "back")]) == 0
+    assert synced == []
+    for rel, data in files.items():
+        assert (tmp_path / "back" / rel).read_bytes() == data
+    assert main(["encrypt", *k, str(tmp_path / "src"), str(tmp_path / "durable")]) == 0
+    assert len(synced) >= 2 * len(files)
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".sealio-tmp")]

@@ -547,3 +547,19 @@ def test_sink_failure_in_background_write_publishes_nothing(tmp_path: Path) -> N
             w.write(pattern(1 << 20))
         w.close()
     assert w.closed
+
+
+def test_fsync_is_for_writers_to_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = sealio.LocalKeyring.create(tmp_path / "k.json")
+    keys.generate("m")
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    data = os.urandom(3 * (1 << 20) + 7)  # several write-behind buffers
+    with sealio.open(tmp_path / "f.sealed", "wb", keys=keys, master_key="m", fsync=False) as w:
+        w.write(data)
+    assert synced == []
+    with sealio.open(tmp_path / "f.sealed", "rb", keys=keys) as r:
+        assert r.read() == data
+    with pytest.raises(ValueError, match="for writing"):
+        sealio.open(tmp_path / "f.sealed", "rb", keys=keys, fsync=False)

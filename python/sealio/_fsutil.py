@@ -55,11 +55,16 @@ class AtomicFileSink:
     never the mode of the file it replaces (an attacker's setuid/setgid/
     sticky or world-writable file, or the target of a symlink planted
     there) and never a special bit.
+
+    ``fsync=False`` publishes by the rename alone, as ``cp`` leaves a file:
+    the old content or the new under the name while the machine runs, but
+    after a crash the new name may hold less than was written.
     """
 
-    def __init__(self, path: str | os.PathLike[str], mode: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], mode: int | None = None, *, fsync: bool = True) -> None:
         self.path = Path(path)
         self.mode = None if mode is None else mode & 0o777
+        self.fsync = bool(fsync)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=TMP_SUFFIX,
                                    dir=self.path.parent or ".")
         self.fd: int | None = fd
@@ -73,13 +78,15 @@ class AtomicFileSink:
 
     def publish(self) -> None:
         assert self.fd is not None and self.tmp is not None
-        os.fsync(self.fd)
+        if self.fsync:
+            os.fsync(self.fd)
         os.fchmod(self.fd, (0o666 & ~_umask()) if self.mode is None else self.mode)
         os.close(self.fd)
         self.fd = None
         os.replace(self.tmp, self.path)  # replaces a symlink itself, never its target
         self.tmp = None
-        fsync_dir(self.path.parent)
+        if self.fsync:
+            fsync_dir(self.path.parent)
 
     def abort(self) -> None:
         """Close and delete the temporary file (also after a failed publish)."""

@@ -32,7 +32,7 @@ from sealio.cli._paths import make_dirs, open_in_tree, prepare_parent, remove_em
 from sealio.errors import ConfigurationError, SealioError
 from sealio.format.header import segment_size_log2
 from sealio.io import ops
-from sealio.io.atomic import AtomicFileSink
+from sealio.io.atomic import AtomicFileSink, WriteBehind
 from sealio.keys import KeyManager
 
 
@@ -102,7 +102,7 @@ def _encrypt_one(args: argparse.Namespace, keys: KeyManager, master: str, src: P
     aad = _aad_for(args, rel)
     with open_in_tree(src, Path(args.src), args.follow_symlinks) as fin, \
             ops.open(dst, "wb", keys=keys, master_key=master, aad=aad,
-                         segment_size=args.segment_size) as out:
+                     segment_size=args.segment_size, fsync=args.fsync) as out:
         ops.copy_stream(fin, out, progress=prog)
 
 
@@ -117,17 +117,21 @@ def _decrypt_one(args: argparse.Namespace, keys: KeyManager, src: Path, dst: Pat
     aad = _aad_for(args, rel)
     with open_in_tree(src, Path(args.src), args.follow_symlinks) as raw, \
             ops.open(raw, "rb", keys=keys, aad=aad, require_commitment=args.require_commitment) as fin:
-        sink = AtomicFileSink(dst)  # plaintext appears only once fully authenticated
+        sink = AtomicFileSink(dst, fsync=args.fsync)  # plaintext appears only once fully authenticated
+        behind = WriteBehind(sink)  # one buffer is written while the next is decrypted
         try:
-            buf = bytearray(8 << 20)
-            mv = memoryview(buf)
-            while n := fin.readinto(mv):
-                sink.write(mv[:n])
+            while n := fin.readinto(buf := behind.buffer()):
+                behind.commit(n)
                 prog(n)
+            behind.commit(0)
+            behind.drain()
             sink.publish()
         except BaseException:
+            behind.abandon()
             sink.abort()
             raise
+        finally:
+            behind.wipe()  # the buffers held plaintext
 
 
 def _transform(args: argparse.Namespace, one: Callable[[Path, Path, str, Progress], None], verb: str) -> int:
@@ -309,6 +313,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             _add_commitment(sp)
         _add_aad(sp)
         sp.add_argument("--force", action="store_true", help="overwrite existing destination files")
+        sp.add_argument("--no-fsync", dest="fsync", action="store_false",
+                        help="publish each output by rename only, as cp does: faster, but a crash soon "
+                             "after may leave it short (a sealed output then fails to read as truncated; "
+                             "a decrypted one does not)")
         _add_follow(sp)
         add_quiet(sp)
         sp.add_argument("src", metavar="SRC")

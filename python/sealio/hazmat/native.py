@@ -19,7 +19,7 @@ from sealio.hazmat import kernel as _kernel
 from sealio.hazmat.segments import NONCE_SIZE as NONCE
 from sealio.hazmat.segments import PREFIX_SIZE as PREFIX
 from sealio.hazmat.segments import TAG_SIZE as TAG
-from sealio.hazmat.segments import sealed_count
+from sealio.hazmat.segments import sealed_count, sealed_size
 from sealio.errors import IntegrityError, KernelUnavailableError
 
 IV = 16
@@ -298,9 +298,10 @@ class NativeGcm:
             p = ffi.new("sealio_segments *", [segment_size, ffi.NULL, pfx, first_index,
                                               1 if final else 0, a, len(aad), threads])
             if seal:
-                need = self._lib.sealio_segments_sealed_len(len(s), segment_size)
                 rc = self._lib.sealio_gcm_seal_segments(self._ctx, p, s, len(s), o, len(o))
-                return need if rc == 0 else NOT_HANDLED  # type: ignore[no-any-return]
+                # the size in Python: a C call, however short, releases the GIL and then waits to
+                # get it back (500 MB sealed beside a writing thread: 0.11 s waiting in 537 calls)
+                return sealed_size(len(s), segment_size) if rc == 0 else NOT_HANDLED
             res = ffi.new("size_t[2]")  # plaintext length, first bad segment
             rc = self._lib.sealio_gcm_open_segments(self._ctx, p, s, len(s), o, len(o), res, res + 1)
         finally:

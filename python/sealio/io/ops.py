@@ -26,7 +26,7 @@ __all__ = ["copy_stream", "inspect", "is_sealed", "open", "rewrap"]
 def open(file: str | os.PathLike[str] | IO[bytes], mode: str = "rb", *, keys: Any,
          master_key: str | None = None, aad: bytes | str | None = None,
          segment_size: int | None = None, threads: int | None = None,
-         require_commitment: bool = False,
+         require_commitment: bool = False, fsync: bool | None = None,
          encoding: str | None = None, errors: str | None = None,
          newline: str | None = None) -> Any:
     """Open a sealed file for reading (``"rb"``) or writing (``"wb"``).
@@ -42,6 +42,10 @@ def open(file: str | os.PathLike[str] | IO[bytes], mode: str = "rb", *, keys: An
     Writers write format 1.1 (with a key commitment); readers read 1.0 and
     1.1, and ``require_commitment=True`` makes a reader refuse 1.0 files
     (:class:`UnsupportedFormatError`); it is a no-op for writers.
+    A writer to a path publishes it by fsync and rename; ``fsync=False``
+    skips the fsyncs (like ``cp``: faster, but a crash soon after may
+    leave the file short, which a reader then refuses as truncated).
+    Writers to a file object leave syncing to its owner.
 
     Raises :class:`NotSealedError` for a file that is not sealed,
     :class:`UnsupportedFormatError`, :class:`FormatError` or
@@ -55,15 +59,15 @@ def open(file: str | os.PathLike[str] | IO[bytes], mode: str = "rb", *, keys: An
         raise ValueError("encoding, errors and newline are for text modes only")
     raw: io.RawIOBase
     if base == "r":
-        if segment_size is not None or master_key is not None:
-            raise ValueError("segment_size and master_key are for writing (the reader uses the header)")
+        if segment_size is not None or master_key is not None or fsync is not None:
+            raise ValueError("segment_size, master_key and fsync are for writing (the reader uses the header)")
         raw = SealedReader(file, keys, aad=aad, threads=threads, require_commitment=require_commitment)
         if not text:
             return raw
         return io.TextIOWrapper(io.BufferedReader(raw, 1 << 16), encoding=encoding or "utf-8",
                                 errors=errors, newline=newline)
     raw = SealedWriter(file, keys, master_key=master_key, aad=aad, segment_size=segment_size,
-                       threads=threads)
+                       threads=threads, fsync=True if fsync is None else bool(fsync))
     if not text:
         return raw
     return TextWriter(io.BufferedWriter(raw, 1 << 16), encoding=encoding or "utf-8",
