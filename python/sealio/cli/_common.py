@@ -41,7 +41,7 @@ _INSTALL = {
     "hvac": "'sealio[vault]'", "boto3": "'sealio[aws]'", "botocore": "'sealio[aws]'",
     "fsspec": "'sealio[fsspec]'", "s3fs": "'sealio[s3]'", "aiobotocore": "'sealio[s3]'",
     "pandas": "'sealio[dataframes]'", "duckdb": "'sealio[dataframes]'", "polars": "'sealio[dataframes]'",
-    "dask": "'sealio[dataframes]'", "requests": "requests",
+    "dask": "'sealio[dataframes]'", "requests": "'sealio[ehsm]'",
 }
 JAVA_HINT = ("install a JDK 17 or later (e.g. `apt-get install openjdk-17-jdk-headless`) "
              "or set JAVA_HOME to one")

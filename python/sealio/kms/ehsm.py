@@ -82,7 +82,7 @@ class EhsmClient:
                 from sealio.kms import _http
             except ImportError as e:
                 raise KmsError(f"the eHSM client needs the optional dependency {e.name or 'requests'}: "
-                               "pip install requests") from None
+                               "pip install 'sealio[ehsm]'") from None
             self._session = _http.guarded_session(self.url, verify=self._verify)
         return self._session
 
