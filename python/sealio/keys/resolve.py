@@ -9,7 +9,6 @@ import weakref
 from typing import Any
 
 from sealio.keys.envelope import KeyManager
-from sealio.kms import KmsRef
 
 __all__ = ["key_manager"]
 
@@ -26,6 +25,8 @@ def key_manager(keys: Any) -> KeyManager:
     if isinstance(keys, KeyManager):
         return keys
     if isinstance(keys, str):  # a KMS configuration string, e.g. local:///path/keyring.json
+        from sealio.kms import KmsRef  # URI parsing loads only for a configuration string
+
         keys = KmsRef(keys)
     with _managers_lock:
         try:
