@@ -83,8 +83,8 @@ class AtomicFileSink(_PlainSink):
         assert fd is not None
         end, pos = offset + view.nbytes, offset
         view = view.cast("B")
-        while len(view):
-            n = os.pwrite(fd, view, pos)
+        while len(view):  # in slices of WriteBehind.BUFFER: larger writes can be slower (see there)
+            n = os.pwrite(fd, view[:WriteBehind.BUFFER], pos)
             view, pos = view[n:], pos + n
         if self.fsync and end // WRITEBACK_BYTES > offset // WRITEBACK_BYTES:  # crossed a boundary
             block = (end // WRITEBACK_BYTES - 1) * WRITEBACK_BYTES

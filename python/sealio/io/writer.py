@@ -21,7 +21,7 @@ from sealio.keys import key_manager
 
 __all__ = ["SealedWriter", "WRITE_BATCH"]
 
-WRITE_BATCH = 1 << 20  # plaintext sealed per C call by the writer (see io.atomic.WriteBehind)
+WRITE_BATCH = 1 << 20  # plaintext sealed per C call by the writer, per sealing thread to a local file
 
 
 class _FileObjSink:
@@ -100,6 +100,8 @@ class SealedWriter(io.RawIOBase):
                 # the pool thread writing is one of the ``threads``: sealing on all of them
                 # as well left 3 busy threads on 2 CPUs (500 MB: sealing 0.09 s -> 0.73 s)
                 self._threads = max(1, nthreads - 1)
+            # 1 MiB per sealing thread: each seals a share of every batch
+            self._cap = max(1, WRITE_BATCH * self._threads // self._seg) * self._seg
         except BaseException:
             self.abort()
             raise
