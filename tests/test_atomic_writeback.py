@@ -156,3 +156,39 @@ def test_fsync_false_neither_syncs_nor_starts_writeback(tmp_path: Path, monkeypa
     sink.publish()
     assert len(synced) == 2  # the file and its directory
     assert started and all(off % atomic.WRITEBACK_BYTES == 0 for off, _ in started)
+
+
+# ------------------------------------------------------ replace=False
+
+
+def test_no_replace_refuses_a_file_that_appeared_meanwhile(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    sink = atomic.AtomicFileSink(target, replace=False)
+    sink.write(memoryview(b"new content"))
+    target.write_bytes(b"theirs")  # appeared while ours was being written
+    with pytest.raises(FileExistsError, match="appeared while it was being written"):
+        sink.publish()
+    sink.abort()
+    assert target.read_bytes() == b"theirs"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_no_replace_refuses_a_planted_dangling_symlink(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    sink = atomic.AtomicFileSink(target, replace=False)
+    sink.write(memoryview(b"new content"))
+    os.symlink(tmp_path / "elsewhere", target)
+    with pytest.raises(FileExistsError):
+        sink.publish()
+    sink.abort()
+    assert os.readlink(target) == str(tmp_path / "elsewhere") and not (tmp_path / "elsewhere").exists()
+
+
+def test_no_replace_publishes_a_new_name_with_its_mode(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    sink = atomic.AtomicFileSink(target, mode=0o640, replace=False)
+    sink.write(memoryview(b"x" * 5000))
+    sink.publish()
+    assert target.read_bytes() == b"x" * 5000 and target.stat().st_mode & 0o777 == 0o640
+    assert target.stat().st_nlink == 1  # the temporary name is gone
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]

@@ -266,3 +266,30 @@ def test_no_fsync_publishes_without_syncing(ring: Path, tmp_path: Path, monkeypa
     assert main(["encrypt", *k, str(tmp_path / "src"), str(tmp_path / "durable")]) == 0
     assert len(synced) >= 2 * len(files)
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".sealio-tmp")]
+
+
+@pytest.mark.parametrize("verb", ["encrypt", "decrypt"])
+def test_a_destination_that_appears_mid_write_is_not_replaced(verb: str, ring: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The existence check runs before any work; a file made under the
+    destination name while the output is written survives (without
+    --force), the run fails for that file, and no temporary is left."""
+    import sealio.cli.files as files
+
+    src = tmp_path / "plain.bin"
+    src.write_bytes(os.urandom(3 << 20))
+    if verb == "decrypt":
+        assert main(["encrypt", "--keyring", str(ring), "-q", str(src), str(tmp_path / "in.sealed")]) == 0
+        src = tmp_path / "in.sealed"
+    dst = tmp_path / "out"
+
+    class Planting(files.Progress):
+        def __call__(self, n: int) -> None:
+            if not dst.exists():
+                dst.write_bytes(b"planted")
+            super().__call__(n)
+
+    monkeypatch.setattr(files, "Progress", Planting)
+    assert main([verb, "--keyring", str(ring), "-q", str(src), str(dst)]) == 1
+    assert dst.read_bytes() == b"planted"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".sealio-tmp")]

@@ -563,3 +563,24 @@ def test_fsync_is_for_writers_to_paths(tmp_path: Path, monkeypatch: pytest.Monke
         assert r.read() == data
     with pytest.raises(ValueError, match="for writing"):
         sealio.open(tmp_path / "f.sealed", "rb", keys=keys, fsync=False)
+
+
+def test_exclusive_mode_never_replaces(tmp_path: Path) -> None:
+    keys = sealio.LocalKeyring.create(tmp_path / "k.json")
+    keys.generate("m")
+    path = tmp_path / "f.sealed"
+    with sealio.open(path, "xb", keys=keys, master_key="m") as w:
+        w.write(b"first")
+    with pytest.raises(FileExistsError):
+        sealio.open(path, "xb", keys=keys, master_key="m")
+    w = sealio.open(tmp_path / "g.sealed", "xb", keys=keys, master_key="m")
+    w.write(b"second")
+    (tmp_path / "g.sealed").write_bytes(b"someone else's")
+    with pytest.raises(FileExistsError):
+        w.close()
+    assert (tmp_path / "g.sealed").read_bytes() == b"someone else's"
+    with sealio.open(tmp_path / "h.sealed", "xt", keys=keys, master_key="m") as t:
+        t.write("text")
+    with sealio.open(tmp_path / "h.sealed", "r", keys=keys) as t:
+        assert t.read() == "text"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".sealio-tmp")]

@@ -9,6 +9,7 @@ this way; ``sealio.io.atomic`` is its public name for the upper layers.
 from __future__ import annotations
 
 import io
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -59,12 +60,20 @@ class AtomicFileSink:
     ``fsync=False`` publishes by the rename alone, as ``cp`` leaves a file:
     the old content or the new under the name while the machine runs, but
     after a crash the new name may hold less than was written.
+
+    ``replace=False`` never replaces: a file that appeared under ``path``
+    while this one was written makes :meth:`publish` raise
+    :class:`FileExistsError` (a hard link, which fails on an existing name,
+    stands in for the rename; where links are refused, a check just before
+    the rename).
     """
 
-    def __init__(self, path: str | os.PathLike[str], mode: int | None = None, *, fsync: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], mode: int | None = None, *, fsync: bool = True,
+                 replace: bool = True) -> None:
         self.path = Path(path)
         self.mode = None if mode is None else mode & 0o777
         self.fsync = bool(fsync)
+        self.replace = bool(replace)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=TMP_SUFFIX,
                                    dir=self.path.parent or ".")
         self.fd: int | None = fd
@@ -83,7 +92,10 @@ class AtomicFileSink:
         os.fchmod(self.fd, (0o666 & ~_umask()) if self.mode is None else self.mode)
         os.close(self.fd)
         self.fd = None
-        os.replace(self.tmp, self.path)  # replaces a symlink itself, never its target
+        if self.replace:
+            os.replace(self.tmp, self.path)  # replaces a symlink itself, never its target
+        else:
+            _publish_new(self.tmp, self.path)
         self.tmp = None
         if self.fsync:
             fsync_dir(self.path.parent)
@@ -102,6 +114,25 @@ class AtomicFileSink:
             except OSError:
                 pass
             self.tmp = None
+
+
+def _publish_new(tmp: str, path: Path) -> None:
+    """Rename ``tmp`` to ``path`` unless something is there (even a
+    dangling symlink): link, then drop the temporary name."""
+    try:
+        os.link(tmp, path, follow_symlinks=False)
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, "appeared while it was being written, so it was left as it is",
+                              str(path)) from None
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS):
+            raise
+        if os.path.lexists(path):  # no hard links here (FAT, some FUSE): check, then rename
+            raise FileExistsError(errno.EEXIST, "appeared while it was being written, so it was left as it is",
+                                  str(path)) from None
+        os.rename(tmp, path)
+        return
+    os.unlink(tmp)
 
 
 def write_atomically(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> None:

@@ -101,7 +101,7 @@ def _encrypt_one(args: argparse.Namespace, keys: KeyManager, master: str, src: P
                  rel: str, prog: Progress) -> None:
     aad = _aad_for(args, rel)
     with open_in_tree(src, Path(args.src), args.follow_symlinks) as fin, \
-            ops.open(dst, "wb", keys=keys, master_key=master, aad=aad,
+            ops.open(dst, "wb" if args.force else "xb", keys=keys, master_key=master, aad=aad,
                      segment_size=args.segment_size, fsync=args.fsync) as out:
         ops.copy_stream(fin, out, progress=prog)
 
@@ -117,7 +117,8 @@ def _decrypt_one(args: argparse.Namespace, keys: KeyManager, src: Path, dst: Pat
     aad = _aad_for(args, rel)
     with open_in_tree(src, Path(args.src), args.follow_symlinks) as raw, \
             ops.open(raw, "rb", keys=keys, aad=aad, require_commitment=args.require_commitment) as fin:
-        sink = AtomicFileSink(dst, fsync=args.fsync)  # plaintext appears only once fully authenticated
+        # plaintext appears only once fully authenticated; without --force, never over a file
+        sink = AtomicFileSink(dst, fsync=args.fsync, replace=args.force)
         behind = WriteBehind(sink)  # one buffer is written while the next is decrypted
         try:
             while n := fin.readinto(buf := behind.buffer()):

@@ -62,8 +62,9 @@ class AtomicFileSink(_PlainSink):
     """:class:`sealio._fsutil.AtomicFileSink` with write-behind (see the
     module docstring): same temporary file, fsync, rename and abort."""
 
-    def __init__(self, path: str | os.PathLike[str], mode: int | None = None, *, fsync: bool = True) -> None:
-        super().__init__(path, mode, fsync=fsync)
+    def __init__(self, path: str | os.PathLike[str], mode: int | None = None, *, fsync: bool = True,
+                 replace: bool = True) -> None:
+        super().__init__(path, mode, fsync=fsync, replace=replace)
         self._written = 0
         self._started = 0  # writeback was started for [0, _started)
 

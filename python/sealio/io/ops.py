@@ -29,7 +29,8 @@ def open(file: str | os.PathLike[str] | IO[bytes], mode: str = "rb", *, keys: An
          require_commitment: bool = False, fsync: bool | None = None,
          encoding: str | None = None, errors: str | None = None,
          newline: str | None = None) -> Any:
-    """Open a sealed file for reading (``"rb"``) or writing (``"wb"``).
+    """Open a sealed file for reading (``"rb"``) or writing (``"wb"``, or
+    ``"xb"``: a new file only, as :func:`open` does).
 
     ``keys`` is a :class:`~sealio.KmsClient` (e.g. :class:`~sealio.LocalKeyring`)
     or a :class:`~sealio.KeyManager`; ``master_key`` names the master key
@@ -45,7 +46,9 @@ def open(file: str | os.PathLike[str] | IO[bytes], mode: str = "rb", *, keys: An
     A writer to a path publishes it by fsync and rename; ``fsync=False``
     skips the fsyncs (like ``cp``: faster, but a crash soon after may
     leave the file short, which a reader then refuses as truncated).
-    Writers to a file object leave syncing to its owner.
+    Writers to a file object leave syncing to its owner. ``"x"`` modes
+    raise :class:`FileExistsError` at open if the path exists, and at close
+    if a file appeared there meanwhile (nothing is replaced).
 
     Raises :class:`NotSealedError` for a file that is not sealed,
     :class:`UnsupportedFormatError`, :class:`FormatError` or
@@ -53,8 +56,8 @@ def open(file: str | os.PathLike[str] | IO[bytes], mode: str = "rb", *, keys: An
     """
     text = "b" not in mode
     base = mode.replace("b", "").replace("t", "")
-    if base not in ("r", "w") or ("b" in mode and "t" in mode) or len(mode) > 2:
-        raise ValueError(f"invalid mode {mode!r}: use 'rb', 'wb', 'r', 'w', 'rt' or 'wt'")
+    if base not in ("r", "w", "x") or ("b" in mode and "t" in mode) or len(mode) > 2:
+        raise ValueError(f"invalid mode {mode!r}: use 'rb', 'wb', 'xb', 'r', 'w', 'x', 'rt', 'wt' or 'xt'")
     if not text and (encoding is not None or errors is not None or newline is not None):
         raise ValueError("encoding, errors and newline are for text modes only")
     raw: io.RawIOBase
@@ -67,7 +70,7 @@ def open(file: str | os.PathLike[str] | IO[bytes], mode: str = "rb", *, keys: An
         return io.TextIOWrapper(io.BufferedReader(raw, 1 << 16), encoding=encoding or "utf-8",
                                 errors=errors, newline=newline)
     raw = SealedWriter(file, keys, master_key=master_key, aad=aad, segment_size=segment_size,
-                       threads=threads, fsync=True if fsync is None else bool(fsync))
+                       threads=threads, fsync=True if fsync is None else bool(fsync), replace=base == "w")
     if not text:
         return raw
     return TextWriter(io.BufferedWriter(raw, 1 << 16), encoding=encoding or "utf-8",

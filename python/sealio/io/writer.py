@@ -7,6 +7,7 @@ temporary file in the destination directory, fsync, rename).
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import threading
@@ -60,7 +61,7 @@ class SealedWriter(io.RawIOBase):
 
     def __init__(self, file: Any, keys: Any, *, master_key: str | None = None,
                  aad: bytes | str | None = None, segment_size: int | None = None,
-                 threads: int | None = None, fsync: bool = True) -> None:
+                 threads: int | None = None, fsync: bool = True, replace: bool = True) -> None:
         super().__init__()
         self._wlock = threading.RLock()  # first: abort() and __del__ take it
         self.name = str(getattr(file, "name", "<file object>"))
@@ -87,7 +88,9 @@ class SealedWriter(io.RawIOBase):
         self._written = 0
         self._behind: WriteBehind | None = None  # a local file is written on the pool, behind the sealing
         if isinstance(file, (str, os.PathLike)):
-            self._sink: Any = AtomicFileSink(file, fsync=fsync)
+            if not replace and os.path.lexists(file):  # as open(..., "x") does, before any key is used
+                raise FileExistsError(errno.EEXIST, "File exists", os.fspath(file))
+            self._sink: Any = AtomicFileSink(file, fsync=fsync, replace=replace)
             self.name = os.fspath(file)
         else:
             self._sink = _FileObjSink(file)
