@@ -228,3 +228,54 @@ def test_without_a_usable_module_the_python_path_is_taken_and_said(tmp_path: Pat
     assert kind == "PyFileSystem"
     assert said.startswith("sealio: EncryptedFileSystem reads through pyarrow.fs.PyFileSystem")
     assert ("built against pyarrow 1.0.0" if how == "mismatch" else "SEALIO_ARROW_NATIVE=0") in said
+
+
+def test_a_read_over_many_chunks_and_threads_names_the_lowest_bad_segment(root: Path, uri: str) -> None:
+    """Large reads go chunk by chunk on two threads: two bad segments far
+    apart, the read reports the lower (as one serial pass would), leaves
+    the caller's memory wiped, and the file stays failed."""
+    nat = _fs(root, uri, native=True, threads=2)
+    data = os.urandom((12 << 20) + 777)
+    _write(nat, "big", data)
+    raw = bytearray((root / "big").read_bytes())
+    for bad in (170, 77):
+        raw[H.HEADER_SIZE + bad * (SEG + 16) + 9] ^= 0x40
+    (root / "big").write_bytes(bytes(raw))
+    with nat.open_input_file("big") as f:
+        assert f.read_at(10 * SEG + 3, 5) == data[5:10 * SEG + 8]  # before the first bad segment
+        off = 3 * SEG + 12345
+        f.seek(off)
+        buf = bytearray(b"\xaa" * (len(data) - off - 1000))
+        with pytest.raises(sealio.IntegrityError, match="big: segment 77 failed authentication"):
+            f.readinto(buf)
+        assert buf == bytearray(len(buf))  # wiped, not left with plaintext
+        with pytest.raises(sealio.IntegrityError, match="earlier read failed"):
+            f.read_at(SEG, 0)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_reads_into_caller_memory_at_random_unaligned_ranges_match(root: Path, uri: str, threads: int) -> None:
+    """readinto (Read / ReadAt into the caller's memory) decrypts in place
+    there, the cut first and last segments through a bounce; random ranges,
+    small to several MiB (parallel), equal the plaintext and the Python
+    reader's bytes, and nothing past the range is written."""
+    import random
+
+    nat = _fs(root, uri, native=True, threads=threads)
+    data = os.urandom((5 << 20) + 3 * SEG + 4321)
+    _write(nat, "r", data)
+    rng = random.Random(14)
+    with nat.open_input_file("r") as f, sealio.open(root / "r", "rb", keys=uri) as py:
+        for i in range(120):
+            off = rng.randrange(len(data))
+            n = rng.choice((rng.randrange(1, 64), rng.randrange(1, 3 * SEG), rng.randrange(1, 6 << 20)))
+            want = data[off:off + n]
+            buf = bytearray(b"\x55" * (n + 8))
+            f.seek(off)
+            got = f.readinto(memoryview(buf)[:n])
+            assert got == len(want) and bytes(buf[:got]) == want, (off, n)
+            assert buf[got:] == b"\x55" * (n + 8 - got)
+            if i % 10 == 0:
+                py.seek(off)
+                assert py.read(n) == want
+            assert f.read_at(n, off) == want

@@ -8,10 +8,15 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <limits>
 #include <mutex>
+#include <system_error>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "arrow/buffer.h"
 #include "arrow/io/file.h"
@@ -33,6 +38,7 @@ constexpr int64_t kHeaderSize = 1024;
 constexpr int64_t kTag = SEALIO_GCM_TAG_BYTES;
 constexpr int64_t kWriteBatch = 4 << 20;     // plaintext sealed per C call when writing
 constexpr int64_t kParallelMin = 1 << 20;    // reads this large decrypt on `threads` threads
+constexpr int64_t kChunk = 512 << 10;        // ciphertext per base read of a large read (stays in L2)
 
 // Native files alive (the exit hook waits for Arrow to release them).
 std::atomic<int64_t> g_live{0};
@@ -212,10 +218,11 @@ class SealedInputFile : public arrow::io::RandomAccessFile {
     if (!allow_short_read && buf->size() < nbytes) return Status::IOError("sealio: read past the end of ", path_);
     return buf;
   }
+  // Straight into the caller's memory (no buffer of our own, no copy).
   Result<int64_t> ReadAt(int64_t position, int64_t nbytes, void* out) override {
-    ARROW_ASSIGN_OR_RAISE(auto buf, ReadRange(position, nbytes));
-    if (buf->size()) std::memcpy(out, buf->data(), static_cast<size_t>(buf->size()));
-    return buf->size();
+    ARROW_ASSIGN_OR_RAISE(nbytes, Clip(position, nbytes));
+    if (nbytes > 0) ARROW_RETURN_NOT_OK(DecryptInto(position, nbytes, static_cast<uint8_t*>(out)));
+    return nbytes;
   }
   Result<int64_t> ReadAt(int64_t position, int64_t nbytes, bool allow_short_read,
                          void* out) override {
@@ -245,47 +252,194 @@ class SealedInputFile : public arrow::io::RandomAccessFile {
     return rc;
   }
 
-  // Plaintext [position, position + nbytes) clipped to the file: one read
-  // of the ciphertext of the non-final segments it touches, decrypted in
-  // place (or, when large, into a second buffer on several threads); the
-  // final segment comes from the copy authenticated at open.
+  // Plaintext [position, position + nbytes) clipped to the file, in a new
+  // buffer of exactly that size (DecryptInto); the final segment is a
+  // slice of the copy authenticated at open.
   Result<std::shared_ptr<Buffer>> ReadRange(int64_t position, int64_t nbytes) {
+    ARROW_ASSIGN_OR_RAISE(nbytes, Clip(position, nbytes));
+    if (nbytes == 0) return std::make_shared<Buffer>(nullptr, 0);
+    const int64_t final_start = (nseg_ - 1) * key_.seg;
+    if (position >= final_start) return arrow::SliceBuffer(final_, position - final_start, nbytes);
+    ARROW_ASSIGN_OR_RAISE(std::shared_ptr<Buffer> out, arrow::AllocateBuffer(nbytes));
+    ARROW_RETURN_NOT_OK(DecryptInto(position, nbytes, out->mutable_data()));
+    return out;
+  }
+
+  // The checks of every read; the length clipped to the file.
+  Result<int64_t> Clip(int64_t position, int64_t nbytes) const {
     if (closed_) return Status::Invalid("sealio: I/O operation on closed sealed file");
-    if (failed_.load()) return Failure(hooks_, path_, "sticky", failed_index_);
+    if (failed_.load()) return Failure(hooks_, path_, "sticky", failed_index_.load());
     if (position < 0 || nbytes < 0) return Status::Invalid("sealio: negative offset or length");
-    if (position >= size_ || nbytes == 0) return std::make_shared<Buffer>(nullptr, 0);
-    nbytes = std::min(nbytes, size_ - position);
+    if (position >= size_ || nbytes == 0) return 0;
+    return std::min(nbytes, size_ - position);
+  }
+
+  // A worker's buffers: `ct` the ciphertext of one chunk (read from the
+  // base, then decrypted while still in cache), `pt` one segment's
+  // plaintext for a segment the range covers only in part (wiped after
+  // each use, and when released).
+  struct Scratch {
+    std::unique_ptr<Buffer> ct;
+    std::unique_ptr<Buffer> pt;
+    ~Scratch() {
+      if (pt) sealio_wipe(pt->mutable_data(), static_cast<size_t>(pt->size()));
+    }
+  };
+
+  // The first thing that went wrong in a read: the lowest segment wins, so
+  // any split of the work reports what one serial pass would.
+  struct Fault {
+    int64_t index = std::numeric_limits<int64_t>::max();
+    const char* kind = nullptr;  // "segment" or "shrunk", else `status`
+    Status status;
+    bool any() const { return index != std::numeric_limits<int64_t>::max(); }
+    void Note(int64_t at, const char* what, Status st = Status::OK()) {
+      if (at >= index) return;
+      index = at;
+      kind = what;
+      status = std::move(st);
+    }
+  };
+
+  // One chunk: segments [c_first, c_first + c_count) (all non-final), of
+  // which the read wants plaintext [lo, hi), written to `out` (plaintext
+  // offset lo). One base read into s->ct, then the segments wholly inside
+  // [lo, hi) decrypt straight into `out`; a segment cut by lo or hi goes
+  // through s->pt. Segments are opened in order and the first failure
+  // ends the chunk.
+  void OpenChunk(int64_t c_first, int64_t c_count, int64_t lo, int64_t hi, uint8_t* out, Scratch* s,
+                 Fault* fault) const {
     const int64_t seg = key_.seg;
+    const int64_t stride = seg + kTag;
+    const int64_t ct_len = c_count * stride;
+    if (ct_len > s->ct->size()) {
+      fault->Note(c_first, nullptr, Status::Invalid("sealio: chunk larger than its buffer"));
+      return;
+    }
+    uint8_t* ct = s->ct->mutable_data();
+    auto got = base_->ReadAt(CtOffset(c_first), ct_len, ct);
+    if (!got.ok()) {
+      fault->Note(c_first, nullptr, got.status());
+      return;
+    }
+    if (*got != ct_len) {
+      fault->Note(c_first, "shrunk");
+      return;
+    }
+    // Segments wholly inside [lo, hi): [d0, d1).
+    const int64_t d0 = std::max(c_first, (lo + seg - 1) / seg);
+    const int64_t d1 = std::max(d0, std::min(c_first + c_count, hi / seg));
+    auto open = [&](int64_t from, int64_t n, uint8_t* dst) -> bool {
+      int64_t bad = 0;
+      const uint8_t* in = ct + (from - c_first) * stride;
+      const int rc = Open(from, n, false, in, n * stride, dst, n * seg, 1, &bad);
+      if (rc == SEALIO_OK) return true;
+      if (rc == SEALIO_ERR_AUTH) {
+        fault->Note(from + bad, "segment");
+      } else {
+        fault->Note(from, nullptr, Status::IOError("sealio: segment decryption failed (", rc, ")"));
+      }
+      return false;
+    };
+    auto partial = [&](int64_t index) -> bool {  // segment `index`, cut by lo or hi
+      if (!s->pt) {
+        auto pt = arrow::AllocateBuffer(seg);
+        if (!pt.ok()) {
+          fault->Note(index, nullptr, pt.status());
+          return false;
+        }
+        s->pt = std::move(*pt);
+      }
+      uint8_t* plain = s->pt->mutable_data();
+      if (!open(index, 1, plain)) return false;
+      const int64_t from = std::max(lo, index * seg);
+      const int64_t to = std::min(hi, (index + 1) * seg);
+      std::memcpy(out + (from - lo), plain + (from - index * seg), static_cast<size_t>(to - from));
+      sealio_wipe(plain, static_cast<size_t>(seg));
+      return true;
+    };
+    if (c_first < d0 && !partial(c_first)) return;  // cut by lo (or lo and hi: d0 == d1)
+    if (d1 > d0 && !open(d0, d1 - d0, out + (d0 * seg - lo))) return;
+    const int64_t c_last = c_first + c_count - 1;
+    if (d1 <= c_last) (void)partial(c_last);  // cut by hi (d1 <= c_last only for the range's last segment)
+  }
+
+  // Plaintext [position, position + nbytes) (clipped, nbytes > 0) into
+  // `out`, which holds nbytes. The non-final segments go chunk by chunk
+  // (kChunk of ciphertext: read from the base, decrypted while in cache,
+  // so memory sees what a plaintext read's copy does); large reads share
+  // the chunks among `threads_` threads (the calling one included), so the
+  // base reads run in parallel too. Bytes of the final segment come from
+  // the copy authenticated at open. On any failure `out` is wiped.
+  Status DecryptInto(int64_t position, int64_t nbytes, uint8_t* out) {
+    const int64_t seg = key_.seg;
+    const int64_t stride = seg + kTag;
     const int64_t final_start = (nseg_ - 1) * seg;
     const int64_t end = position + nbytes;
-    if (position >= final_start) return arrow::SliceBuffer(final_, position - final_start, nbytes);
-    const int64_t first = position / seg;
-    const int64_t last = (std::min(end, final_start) - 1) / seg;  // last non-final segment touched
-    const int64_t count = last - first + 1;
-    const int64_t tail = end > final_start ? end - final_start : 0;  // bytes from the final segment
-    const int64_t ct_len = count * (seg + kTag);
-    const int64_t plain_len = count * seg + tail;
-    const bool parallel = threads_ > 1 && count * seg >= kParallelMin;
-    ARROW_ASSIGN_OR_RAISE(std::shared_ptr<Buffer> ct,
-                          arrow::AllocateBuffer(parallel ? ct_len : std::max(ct_len, plain_len)));
-    ARROW_ASSIGN_OR_RAISE(int64_t got, base_->ReadAt(CtOffset(first), ct_len, ct->mutable_data()));
-    if (got != ct_len) return Failure(hooks_, path_, "shrunk", first);
-    std::shared_ptr<Buffer> plain = ct;
-    if (parallel) {
-      ARROW_ASSIGN_OR_RAISE(plain, arrow::AllocateBuffer(plain_len));
+    const int64_t hi = std::min(end, final_start);  // end of the non-final part
+    if (position < hi) {
+      const int64_t first = position / seg;
+      const int64_t count = (hi - 1) / seg - first + 1;
+      const int64_t per = std::min(count, std::max<int64_t>(1, kChunk / stride));  // segments per chunk
+      const int64_t chunks = (count + per - 1) / per;
+      int64_t workers = 1;
+      if (threads_ > 1 && hi - position >= kParallelMin) workers = std::min<int64_t>(threads_, chunks);
+      std::atomic<int64_t> next{0};
+      std::atomic<bool> stop{false};
+      std::vector<Fault> faults(static_cast<size_t>(workers));
+      auto work = [&](Fault* fault) {
+        Scratch s;
+        auto ct = arrow::AllocateBuffer(per * stride);
+        if (!ct.ok()) {
+          fault->Note(first, nullptr, ct.status());
+          stop.store(true);
+          return;
+        }
+        s.ct = std::move(*ct);
+        // Chunks are taken in order; one taken before a failure is
+        // finished, so the lowest failing segment is always seen.
+        while (!stop.load(std::memory_order_relaxed)) {
+          const int64_t c = next.fetch_add(1);
+          if (c >= chunks) break;
+          const int64_t c_first = first + c * per;
+          OpenChunk(c_first, std::min(per, first + count - c_first), position, hi, out, &s, fault);
+          if (fault->any()) stop.store(true);
+        }
+      };
+      {
+        std::vector<std::thread> pool;
+        pool.reserve(static_cast<size_t>(workers - 1));
+        for (int64_t w = 1; w < workers; ++w) {
+          try {
+            pool.emplace_back(work, &faults[static_cast<size_t>(w)]);
+          } catch (const std::system_error&) {
+            break;  // fewer threads: the ones running take the rest
+          }
+        }
+        work(&faults[0]);
+        for (auto& t : pool) t.join();
+      }
+      Fault fault;
+      for (auto& f : faults) {
+        if (f.any()) fault.Note(f.index, f.kind, std::move(f.status));
+      }
+      if (fault.any()) {
+        sealio_wipe(out, static_cast<size_t>(nbytes));
+        if (fault.kind == nullptr) return fault.status;
+        if (std::strcmp(fault.kind, "segment") == 0) {
+          failed_index_.store(fault.index);
+          failed_.store(true);
+        }
+        return Failure(hooks_, path_, fault.kind, fault.index);
+      }
+      decrypted_->fetch_add(count);
     }
-    int64_t bad = 0;
-    int rc = Open(first, count, false, ct->data(), ct_len, plain->mutable_data(), count * seg,
-                  parallel ? static_cast<unsigned>(threads_) : 1u, &bad);
-    if (rc != SEALIO_OK) {
-      if (rc != SEALIO_ERR_AUTH) return Status::IOError("sealio: segment decryption failed (", rc, ")");
-      failed_index_ = first + bad;
-      failed_.store(true);
-      return Failure(hooks_, path_, "segment", first + bad);
+    if (end > final_start) {
+      const int64_t from = std::max(position, final_start);
+      std::memcpy(out + (from - position), final_->data() + (from - final_start),
+                  static_cast<size_t>(end - from));
     }
-    decrypted_->fetch_add(count);
-    if (tail) std::memcpy(plain->mutable_data() + count * seg, final_->data(), static_cast<size_t>(tail));
-    return arrow::SliceBuffer(plain, position - first * seg, nbytes);
+    return Status::OK();
   }
 
   std::shared_ptr<arrow::io::RandomAccessFile> base_;
@@ -298,7 +452,7 @@ class SealedInputFile : public arrow::io::RandomAccessFile {
   std::shared_ptr<Buffer> final_;
   std::atomic<bool> closed_{false};
   std::atomic<bool> failed_{false};
-  int64_t failed_index_ = 0;
+  std::atomic<int64_t> failed_index_{0};
   mutable std::mutex pos_mutex_;
   int64_t pos_ = 0;
 };
