@@ -231,16 +231,20 @@ def test_without_a_usable_module_the_python_path_is_taken_and_said(tmp_path: Pat
 
 
 def test_a_read_over_many_chunks_and_threads_names_the_lowest_bad_segment(root: Path, uri: str) -> None:
-    """Large reads go chunk by chunk on two threads: two bad segments far
-    apart, the read reports the lower (as one serial pass would), leaves
-    the caller's memory wiped, and the file stays failed."""
+    """Large reads go chunk by chunk on two threads: of several bad
+    segments the read reports the lowest (as one serial pass would), every
+    time, leaves the caller's memory wiped, and the file stays failed."""
     nat = _fs(root, uri, native=True, threads=2)
     data = os.urandom((12 << 20) + 777)
     _write(nat, "big", data)
     raw = bytearray((root / "big").read_bytes())
-    for bad in (170, 77):
+    for bad in (170, 77, 120, 95, 78):
         raw[H.HEADER_SIZE + bad * (SEG + 16) + 9] ^= 0x40
     (root / "big").write_bytes(bytes(raw))
+    for _ in range(8):
+        with nat.open_input_file("big") as f:
+            with pytest.raises(sealio.IntegrityError, match="big: segment 77 failed authentication"):
+                f.read_at(len(data), 0)
     with nat.open_input_file("big") as f:
         assert f.read_at(10 * SEG + 3, 5) == data[5:10 * SEG + 8]  # before the first bad segment
         off = 3 * SEG + 12345

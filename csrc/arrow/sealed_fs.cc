@@ -10,11 +10,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <limits>
 #include <mutex>
-#include <system_error>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -24,6 +23,7 @@
 #include "arrow/python/common.h"
 #include "arrow/result.h"
 #include "arrow/status.h"
+#include "arrow/util/thread_pool.h"
 #include "sealio.h"
 
 namespace sealio_arrow {
@@ -364,13 +364,60 @@ class SealedInputFile : public arrow::io::RandomAccessFile {
     if (d1 <= c_last) (void)partial(c_last);  // cut by hi (d1 <= c_last only for the range's last segment)
   }
 
+  // What the threads of one large read share. A helper that starts only
+  // after every chunk is taken returns at once and touches nothing else,
+  // so the reader never waits for one that has not started.
+  struct Split {
+    std::atomic<int64_t> next{0};  // the next chunk to take
+    std::atomic<bool> stop{false};
+    std::mutex mutex;
+    std::condition_variable finished;
+    int64_t done = 0;  // chunks finished or skipped (under mutex)
+    Fault fault;       // the lowest failure (under mutex)
+  };
+
+  // Take chunks of [first, first + count) in order until none is left.
+  // One taken after a failure was noted is skipped (it lies above that
+  // failure); any other is finished, so the lowest failing segment is
+  // always seen.
+  void TakeChunks(Split* split, int64_t first, int64_t count, int64_t per, int64_t chunks, int64_t lo,
+                  int64_t hi, uint8_t* out) const {
+    Scratch s;
+    for (;;) {
+      const bool skip = split->stop.load();  // before taking: a failure noted now is below c
+      const int64_t c = split->next.fetch_add(1);
+      if (c >= chunks) return;
+      Fault fault;
+      if (!skip) {
+        if (!s.ct) {
+          auto ct = arrow::AllocateBuffer(per * (key_.seg + kTag));
+          if (ct.ok()) {
+            s.ct = std::move(*ct);
+          } else {
+            fault.Note(first + c * per, nullptr, ct.status());
+          }
+        }
+        if (s.ct) {
+          const int64_t c_first = first + c * per;
+          OpenChunk(c_first, std::min(per, first + count - c_first), lo, hi, out, &s, &fault);
+        }
+        if (fault.any()) split->stop.store(true);
+      }
+      std::lock_guard<std::mutex> lock(split->mutex);
+      if (fault.any()) split->fault.Note(fault.index, fault.kind, std::move(fault.status));
+      if (++split->done == chunks) split->finished.notify_all();
+    }
+  }
+
   // Plaintext [position, position + nbytes) (clipped, nbytes > 0) into
   // `out`, which holds nbytes. The non-final segments go chunk by chunk
   // (kChunk of ciphertext: read from the base, decrypted while in cache,
-  // so memory sees what a plaintext read's copy does); large reads share
-  // the chunks among `threads_` threads (the calling one included), so the
-  // base reads run in parallel too. Bytes of the final segment come from
-  // the copy authenticated at open. On any failure `out` is wiped.
+  // so memory sees what a plaintext read's copy does). A large read asks
+  // for up to threads_ - 1 helpers on Arrow's CPU pool and takes chunks
+  // itself meanwhile: when Arrow's threads are busy decoding, the helpers
+  // start late and find nothing left, so the CPUs are not oversubscribed.
+  // Bytes of the final segment come from the copy authenticated at open.
+  // On any failure `out` is wiped.
   Status DecryptInto(int64_t position, int64_t nbytes, uint8_t* out) {
     const int64_t seg = key_.seg;
     const int64_t stride = seg + kTag;
@@ -382,46 +429,24 @@ class SealedInputFile : public arrow::io::RandomAccessFile {
       const int64_t count = (hi - 1) / seg - first + 1;
       const int64_t per = std::min(count, std::max<int64_t>(1, kChunk / stride));  // segments per chunk
       const int64_t chunks = (count + per - 1) / per;
-      int64_t workers = 1;
-      if (threads_ > 1 && hi - position >= kParallelMin) workers = std::min<int64_t>(threads_, chunks);
-      std::atomic<int64_t> next{0};
-      std::atomic<bool> stop{false};
-      std::vector<Fault> faults(static_cast<size_t>(workers));
-      auto work = [&](Fault* fault) {
-        Scratch s;
-        auto ct = arrow::AllocateBuffer(per * stride);
-        if (!ct.ok()) {
-          fault->Note(first, nullptr, ct.status());
-          stop.store(true);
-          return;
-        }
-        s.ct = std::move(*ct);
-        // Chunks are taken in order; one taken before a failure is
-        // finished, so the lowest failing segment is always seen.
-        while (!stop.load(std::memory_order_relaxed)) {
-          const int64_t c = next.fetch_add(1);
-          if (c >= chunks) break;
-          const int64_t c_first = first + c * per;
-          OpenChunk(c_first, std::min(per, first + count - c_first), position, hi, out, &s, fault);
-          if (fault->any()) stop.store(true);
-        }
-      };
-      {
-        std::vector<std::thread> pool;
-        pool.reserve(static_cast<size_t>(workers - 1));
-        for (int64_t w = 1; w < workers; ++w) {
-          try {
-            pool.emplace_back(work, &faults[static_cast<size_t>(w)]);
-          } catch (const std::system_error&) {
-            break;  // fewer threads: the ones running take the rest
-          }
-        }
-        work(&faults[0]);
-        for (auto& t : pool) t.join();
+      int64_t helpers = 0;
+      if (threads_ > 1 && hi - position >= kParallelMin) helpers = std::min<int64_t>(threads_, chunks) - 1;
+      auto split = std::make_shared<Split>();
+      auto* pool = arrow::internal::GetCpuThreadPool();
+      for (int64_t h = 0; h < helpers; ++h) {
+        // `this` and `out` are used only for a chunk taken, and the reader
+        // waits for every chunk taken.
+        Status st = pool->Spawn([this, split, first, count, per, chunks, position, hi, out]() {
+          TakeChunks(split.get(), first, count, per, chunks, position, hi, out);
+        });
+        if (!st.ok()) break;  // fewer helpers: the reader takes the rest
       }
+      TakeChunks(split.get(), first, count, per, chunks, position, hi, out);
       Fault fault;
-      for (auto& f : faults) {
-        if (f.any()) fault.Note(f.index, f.kind, std::move(f.status));
+      {
+        std::unique_lock<std::mutex> lock(split->mutex);
+        split->finished.wait(lock, [&] { return split->done == chunks; });
+        fault = std::move(split->fault);
       }
       if (fault.any()) {
         sealio_wipe(out, static_cast<size_t>(nbytes));
