@@ -584,3 +584,24 @@ def test_exclusive_mode_never_replaces(tmp_path: Path) -> None:
     with sealio.open(tmp_path / "h.sealed", "r", keys=keys) as t:
         assert t.read() == "text"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".sealio-tmp")]
+
+
+def test_a_writer_opened_on_the_pool_writes_inline(tmp_path: Path) -> None:
+    """A pool task that writes a sealed file must not wait on write tasks
+    queued behind itself (every worker doing the same would deadlock)."""
+    from sealio.io.pool import executor
+
+    keys = sealio.LocalKeyring.create(tmp_path / "k.json")
+    keys.generate("m")
+    data = os.urandom(5 << 20)
+
+    def job(i: int) -> bool:
+        with sealio.open(tmp_path / f"{i}.sealed", "wb", keys=keys, master_key="m") as w:
+            w.write(data)
+            return w._behind is None
+
+    pool = executor()
+    inline = [f.result(timeout=120) for f in [pool.submit(job, i) for i in range(8)]]
+    assert all(inline)
+    with sealio.open(tmp_path / "7.sealed", "rb", keys=keys) as r:
+        assert r.read() == data

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from sealio.errors import ConfigurationError
 
-__all__ = ["MAX_THREADS", "default_threads", "executor", "shutdown", "threads_arg"]
+__all__ = ["MAX_THREADS", "default_threads", "executor", "on_pool_thread", "shutdown", "threads_arg"]
 
 MAX_THREADS = 1024  # bound on ``threads=``: the C core takes an int, pools stay sane
 
@@ -71,6 +71,7 @@ class _Pool(ThreadPoolExecutor):
             return done
 
 
+_PREFIX = "sealio-pool"
 _pool: _Pool | None = None
 _pool_lock = threading.Lock()
 _stopped = False
@@ -80,10 +81,17 @@ def executor() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = _Pool(max_workers=max(2, default_threads()), thread_name_prefix="sealio")
+            _pool = _Pool(max_workers=max(2, default_threads()), thread_name_prefix=_PREFIX)
             if _stopped:
                 _pool.shutdown(wait=False)  # inline from now on
         return _pool
+
+
+def on_pool_thread() -> bool:
+    """Whether the caller is one of the pool's own threads: work it
+    submits there and waits for could wait behind itself, so such
+    callers do that work inline."""
+    return threading.current_thread().name.startswith(_PREFIX)
 
 
 def shutdown() -> None:
