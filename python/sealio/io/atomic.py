@@ -138,11 +138,8 @@ class WriteBehind:
             buf, fut = self._busy.popleft()
             self._wait(fut)
             self._free.append(buf)
-        buf = next((b for b in self._free if len(b) >= size), None)
-        if buf is None:
-            buf = bytearray(max(size, self.BUFFER))
-        else:
-            self._free.remove(buf)
+        fit = next((i for i, b in enumerate(self._free) if len(b) >= size), None)
+        buf = bytearray(max(size, self.BUFFER)) if fit is None else self._free.pop(fit)
         self._current = buf
         return memoryview(buf)[:size]
 
