@@ -549,9 +549,17 @@ def test_sink_failure_in_background_write_publishes_nothing(tmp_path: Path) -> N
     assert w.closed
 
 
-def test_fsync_is_for_writers_to_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture()
+def ring_m(tmp_path: Path) -> sealio.LocalKeyring:
+    """A keyring with master key "m"."""
     keys = sealio.LocalKeyring.create(tmp_path / "k.json")
     keys.generate("m")
+    return keys
+
+
+def test_fsync_is_for_writers_to_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       ring_m: sealio.LocalKeyring) -> None:
+    keys = ring_m
     synced: list[int] = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
@@ -565,9 +573,8 @@ def test_fsync_is_for_writers_to_paths(tmp_path: Path, monkeypatch: pytest.Monke
         sealio.open(tmp_path / "f.sealed", "rb", keys=keys, fsync=False)
 
 
-def test_exclusive_mode_never_replaces(tmp_path: Path) -> None:
-    keys = sealio.LocalKeyring.create(tmp_path / "k.json")
-    keys.generate("m")
+def test_exclusive_mode_never_replaces(tmp_path: Path, ring_m: sealio.LocalKeyring) -> None:
+    keys = ring_m
     path = tmp_path / "f.sealed"
     with sealio.open(path, "xb", keys=keys, master_key="m") as w:
         w.write(b"first")
@@ -586,13 +593,12 @@ def test_exclusive_mode_never_replaces(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".sealio-tmp")]
 
 
-def test_a_writer_opened_on_the_pool_writes_inline(tmp_path: Path) -> None:
+def test_a_writer_opened_on_the_pool_writes_inline(tmp_path: Path, ring_m: sealio.LocalKeyring) -> None:
     """A pool task that writes a sealed file must not wait on write tasks
     queued behind itself (every worker doing the same would deadlock)."""
     from sealio.io.pool import executor
 
-    keys = sealio.LocalKeyring.create(tmp_path / "k.json")
-    keys.generate("m")
+    keys = ring_m
     data = os.urandom(5 << 20)
 
     def job(i: int) -> bool:
