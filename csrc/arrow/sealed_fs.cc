@@ -379,9 +379,10 @@ class SealedInputFile : public arrow::io::RandomAccessFile {
   // Take chunks of [first, first + count) in order until none is left.
   // One taken after a failure was noted is skipped (it lies above that
   // failure); any other is finished, so the lowest failing segment is
-  // always seen.
-  void TakeChunks(Split* split, int64_t first, int64_t count, int64_t per, int64_t chunks, int64_t lo,
-                  int64_t hi, uint8_t* out) const {
+  // always seen. Static: `file` and `out` are touched only for a chunk
+  // taken, while the reader waits for it (a late helper may outlive both).
+  static void TakeChunks(const SealedInputFile* file, Split* split, int64_t first, int64_t count, int64_t per,
+                         int64_t chunks, int64_t lo, int64_t hi, uint8_t* out) {
     Scratch s;
     for (;;) {
       const bool skip = split->stop.load();  // before taking: a failure noted now is below c
@@ -390,7 +391,7 @@ class SealedInputFile : public arrow::io::RandomAccessFile {
       Fault fault;
       if (!skip) {
         if (!s.ct) {
-          auto ct = arrow::AllocateBuffer(per * (key_.seg + kTag));
+          auto ct = arrow::AllocateBuffer(per * (file->key_.seg + kTag));
           if (ct.ok()) {
             s.ct = std::move(*ct);
           } else {
@@ -399,7 +400,7 @@ class SealedInputFile : public arrow::io::RandomAccessFile {
         }
         if (s.ct) {
           const int64_t c_first = first + c * per;
-          OpenChunk(c_first, std::min(per, first + count - c_first), lo, hi, out, &s, &fault);
+          file->OpenChunk(c_first, std::min(per, first + count - c_first), lo, hi, out, &s, &fault);
         }
         if (fault.any()) split->stop.store(true);
       }
@@ -434,14 +435,13 @@ class SealedInputFile : public arrow::io::RandomAccessFile {
       auto split = std::make_shared<Split>();
       auto* pool = arrow::internal::GetCpuThreadPool();
       for (int64_t h = 0; h < helpers; ++h) {
-        // `this` and `out` are used only for a chunk taken, and the reader
-        // waits for every chunk taken.
-        Status st = pool->Spawn([this, split, first, count, per, chunks, position, hi, out]() {
-          TakeChunks(split.get(), first, count, per, chunks, position, hi, out);
+        const SealedInputFile* file = this;
+        Status st = pool->Spawn([file, split, first, count, per, chunks, position, hi, out]() {
+          TakeChunks(file, split.get(), first, count, per, chunks, position, hi, out);
         });
         if (!st.ok()) break;  // fewer helpers: the reader takes the rest
       }
-      TakeChunks(split.get(), first, count, per, chunks, position, hi, out);
+      TakeChunks(this, split.get(), first, count, per, chunks, position, hi, out);
       Fault fault;
       {
         std::unique_lock<std::mutex> lock(split->mutex);

@@ -55,7 +55,8 @@ struct Hooks {
 // The filesystem. `handler` is the Python handler (policy), `hooks` its
 // native hooks, `inner` a PyFileSystem over `handler` (for every
 // operation but opening files), `base` the native base filesystem and
-// `threads` the decryption threads of one large read.
+// `threads` the threads that decrypt one large read (the reader and up to
+// threads - 1 helpers from Arrow's CPU pool).
 std::shared_ptr<arrow::fs::FileSystem> MakeSealedFileSystem(
     PyObject* handler, PyObject* hooks, std::shared_ptr<arrow::fs::FileSystem> inner,
     std::shared_ptr<arrow::fs::FileSystem> base, int threads);

@@ -170,6 +170,9 @@ def native_filesystem(handler: Any) -> pafs.FileSystem:
     if why is not None:
         raise ConfigurationError(f"the native sealed filesystem is not available: {why}")
     mod = _loaded()[0]
+    # The reader plus up to threads - 1 helpers from Arrow's CPU pool per large
+    # read: helpers that find Arrow's threads busy start late and do nothing,
+    # so the CPUs' count is the right default with or without use_threads.
     threads = handler.policy.codec.threads or default_threads()
     return mod.NativeSealedFileSystem(handler, NativeHooks(handler), pafs.PyFileSystem(handler),
                                       handler.base, threads)
