@@ -257,22 +257,24 @@ def test_a_read_over_many_chunks_and_threads_names_the_lowest_bad_segment(root: 
             f.read_at(SEG, 0)
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_reads_into_caller_memory_at_random_unaligned_ranges_match(root: Path, uri: str, threads: int) -> None:
+@pytest.mark.parametrize(("threads", "seg"), [(1, SEG), (2, SEG), (2, 4096), (2, 1 << 20)])
+def test_reads_into_caller_memory_at_random_unaligned_ranges_match(root: Path, uri: str, threads: int,
+                                                                   seg: int) -> None:
     """readinto (Read / ReadAt into the caller's memory) decrypts in place
     there, the cut first and last segments through a bounce; random ranges,
     small to several MiB (parallel), equal the plaintext and the Python
-    reader's bytes, and nothing past the range is written."""
+    reader's bytes, and nothing past the range is written. Segment sizes:
+    many per chunk (4 KiB), the default, one per chunk (1 MiB)."""
     import random
 
-    nat = _fs(root, uri, native=True, threads=threads)
-    data = os.urandom((5 << 20) + 3 * SEG + 4321)
+    nat = _fs(root, uri, native=True, threads=threads, segment_size=seg)
+    data = os.urandom((5 << 20) + 3 * seg + 4321)
     _write(nat, "r", data)
     rng = random.Random(14)
     with nat.open_input_file("r") as f, sealio.open(root / "r", "rb", keys=uri) as py:
         for i in range(120):
             off = rng.randrange(len(data))
-            n = rng.choice((rng.randrange(1, 64), rng.randrange(1, 3 * SEG), rng.randrange(1, 6 << 20)))
+            n = rng.choice((rng.randrange(1, 64), rng.randrange(1, 3 * seg), rng.randrange(1, 6 << 20)))
             want = data[off:off + n]
             buf = bytearray(b"\x55" * (n + 8))
             f.seek(off)
