@@ -122,6 +122,55 @@ static void test_cross_kernel_and_tamper(void) {
     sealio_gcm_free(v);
 }
 
+/*
+ * vaes against aesni on every key size, on lengths of 1 to 17 vaes
+ * iterations (256 bytes) and a few bytes either side, with unaligned and
+ * in-place buffers: the stitched vaes loop hashes each pair of blocks
+ * during the AES rounds (decrypt its own input, encrypt the previous
+ * iteration's output, the last one after the loop).
+ */
+static void test_cross_kernel_strides(void) {
+    enum { MAX = 17 * 256 + 64 };
+    static uint8_t pt[MAX + 8], c1[MAX + 8], c2[MAX + 8], buf[MAX + 8];
+    static const int deltas[] = {-17, -16, -1, 0, 1, 15, 16, 17};
+    uint8_t key[32], nonce[12], aad[40], t1[16], t2[16], t3[16];
+    fill(key, 32, 21);
+    fill(nonce, 12, 22);
+    fill(aad, sizeof aad, 23);
+    fill(pt, sizeof pt, 24);
+    int mism = 0, bad_dec = 0, bad_inplace = 0;
+    for (size_t kl = 16; kl <= 32; kl += 8) {
+        sealio_gcm *a = make(key, kl, SEALIO_KERNEL_AESNI);
+        sealio_gcm *v = make(key, kl, SEALIO_KERNEL_VAES);
+        for (size_t it = 1; it <= 17; it++) {
+            for (size_t d = 0; d < sizeof deltas / sizeof *deltas; d++) {
+                const size_t len = (size_t)((long)(256 * it) + deltas[d]);
+                const size_t alen = (it * 7 + d) % sizeof aad;
+                const uint8_t *in = pt + (it % 4); /* unaligned input */
+                uint8_t *out = c2 + 3;             /* unaligned output */
+                if (sealio_gcm_encrypt(a, nonce, aad, alen, in, len, c1, t1) ||
+                    sealio_gcm_encrypt(v, nonce, aad, alen, in, len, out, t2) ||
+                    memcmp(c1, out, len) || memcmp(t1, t2, 16))
+                    mism++;
+                if (sealio_gcm_decrypt(v, nonce, aad, alen, c1, len, t1, buf + 1) ||
+                    memcmp(buf + 1, in, len))
+                    bad_dec++;
+                memcpy(buf + 5, in, len);
+                if (sealio_gcm_encrypt(v, nonce, aad, alen, buf + 5, len, buf + 5, t3) ||
+                    memcmp(buf + 5, c1, len) || memcmp(t3, t1, 16) ||
+                    sealio_gcm_decrypt(v, nonce, aad, alen, buf + 5, len, t1, buf + 5) ||
+                    memcmp(buf + 5, in, len))
+                    bad_inplace++;
+            }
+        }
+        sealio_gcm_free(a);
+        sealio_gcm_free(v);
+    }
+    CHECK(mism == 0, "vaes differs from aesni on %d stride lengths", mism);
+    CHECK(bad_dec == 0, "vaes decrypt failed on %d stride lengths", bad_dec);
+    CHECK(bad_inplace == 0, "vaes in place failed on %d stride lengths", bad_inplace);
+}
+
 static void test_args(void) {
     uint8_t key[32] = {0}, n[12] = {0}, t[16], o[16];
     int st = 0;
@@ -296,7 +345,10 @@ int main(void) {
         test_seal_open(KERNELS[k]);
         test_in_place_lengths(KERNELS[k]);
     }
-    if (sealio_kernel_available(SEALIO_KERNEL_VAES)) test_cross_kernel_and_tamper();
+    if (sealio_kernel_available(SEALIO_KERNEL_VAES)) {
+        test_cross_kernel_and_tamper();
+        test_cross_kernel_strides();
+    }
     printf("test_gcm: %d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
