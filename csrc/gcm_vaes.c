@@ -10,11 +10,17 @@
  * Design: 16 blocks per iteration in 8 YMM registers of 2 counter blocks
  * each; every VAESENC round is applied to all 8 registers before the next,
  * so 8 independent 2-block AES computations are in flight (enough to cover
- * VAES latency at two issues per cycle). The 16 blocks are hashed with
- * H^16..H^1 (pairs of adjacent table entries load as one YMM), the three
- * 256-bit partial products are summed, folded to 128 bits and reduced once
- * per iteration. Message tails (< 256 bytes) use the shared 128-bit code
- * compiled here with VEX encoding.
+ * VAES latency at two issues per cycle). GHASH is stitched into the AES
+ * rounds in program order (vaes_stitch16), as in the AES-NI kernel: one
+ * YMM pair of blocks is multiplied after each of rounds 1..8 with H^16..H^1
+ * (pairs of adjacent table entries load as one YMM), Karatsuba products (3
+ * VPCLMULQDQ a pair, the middle factors from hkara, also loaded as pairs),
+ * and the products are folded to 128 bits and reduced once after round 9.
+ * Decryption hashes the iteration's own ciphertext, encryption the
+ * previous iteration's. Unstitched (16 blocks' AES, then their GHASH) the
+ * loop ran 0.156 ns/B for AES-256 at 64 KiB on Zen 3; stitched 0.124.
+ * Message tails (< 256 bytes) use the shared 128-bit code compiled here
+ * with VEX encoding.
  *
  * Constant time: as the AES-NI kernel.
  *
