@@ -20,6 +20,7 @@ __all__ = [
     "KmsUnavailableError",
     "KeyDisabledError",
     "ConfigurationError",
+    "InputChangedError",
 ]
 
 
@@ -82,6 +83,11 @@ class KeyDisabledError(KmsError):
 class ConfigurationError(SealioError, ValueError):
     """An option or configuration is invalid, or would carry a secret where
     only configuration belongs (Spark options, URLs, pickles)."""
+
+
+class InputChangedError(SealioError, OSError):
+    """A file being sealed shrank while it was read: what was sealed would
+    not be the file, so nothing is published."""
 
 
 class WeakKeyWarning(UserWarning):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -31,8 +32,8 @@ from sealio.cli._common import (
 from sealio.cli._paths import make_dirs, open_in_tree, prepare_parent, remove_empty, walk_files
 from sealio.errors import ConfigurationError, SealioError
 from sealio.format.header import segment_size_log2
-from sealio.io import ops
-from sealio.io.atomic import AtomicFileSink, WriteBehind
+from sealio.io import ops, whole
+from sealio.io.atomic import AtomicFileSink
 from sealio.keys import KeyManager
 
 
@@ -103,7 +104,10 @@ def _encrypt_one(args: argparse.Namespace, keys: KeyManager, master: str, src: P
     with open_in_tree(src, Path(args.src), args.follow_symlinks) as fin, \
             ops.open(dst, "wb" if args.force else "xb", keys=keys, master_key=master, aad=aad,
                      segment_size=args.segment_size, fsync=args.fsync) as out:
-        ops.copy_stream(fin, out, progress=prog)
+        if stat.S_ISREG(os.fstat(fin.fileno()).st_mode):
+            out.write_file(fin.fileno(), progress=prog)  # on every CPU, chunks at their own offsets
+        else:  # a path named on the command line may be a FIFO or a device: read it in order
+            ops.copy_stream(fin, out, progress=prog)
 
 
 def cmd_decrypt(args: argparse.Namespace) -> int:
@@ -118,21 +122,7 @@ def _decrypt_one(args: argparse.Namespace, keys: KeyManager, src: Path, dst: Pat
     with open_in_tree(src, Path(args.src), args.follow_symlinks) as raw, \
             ops.open(raw, "rb", keys=keys, aad=aad, require_commitment=args.require_commitment) as fin:
         # plaintext appears only once fully authenticated; without --force, never over a file
-        sink = AtomicFileSink(dst, fsync=args.fsync, replace=args.force)
-        behind = WriteBehind(sink)  # one buffer is written while the next is decrypted
-        try:
-            while n := fin.readinto(buf := behind.buffer()):
-                behind.commit(n)
-                prog(n)
-            behind.commit(0)
-            behind.drain()
-            sink.publish()
-        except BaseException:
-            behind.abandon()
-            sink.abort()
-            raise
-        finally:
-            behind.wipe()  # the buffers held plaintext
+        whole.decrypt_file(fin, AtomicFileSink(dst, fsync=args.fsync, replace=args.force), progress=prog)
 
 
 def _transform(args: argparse.Namespace, one: Callable[[Path, Path, str, Progress], None], verb: str) -> int:
@@ -229,7 +219,6 @@ def _key_version(info: dict[str, object]) -> str:
 def cmd_verify(args: argparse.Namespace) -> int:
     keys = KeyManager(load_kms(args))
     failures = count = 0
-    buf = memoryview(bytearray(8 << 20))
     for target in args.files:
         for f, rel in _walk(Path(target), args.follow_symlinks):
             count += 1
@@ -240,9 +229,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 with open_in_tree(f, Path(target), args.follow_symlinks) as raw, \
                         ops.open(raw, "rb", keys=keys, aad=aad,
                                      require_commitment=args.require_commitment) as r:
-                    while n := r.readinto(buf):
-                        prog(n)
-                    size, nseg = r.size, r.segment_count
+                    size = whole.verify_file(r, progress=prog)
+                    nseg = r.segment_count
                 prog.finish()  # the result goes on a line of its own, not the bar's
                 say(args, f"{f}: OK ({size} bytes, {nseg} segments authenticated)")
             except (SealioError, OSError) as e:

@@ -84,8 +84,11 @@ class AtomicFileSink(_PlainSink):
         assert fd is not None
         end, pos = offset + view.nbytes, offset
         view = view.cast("B")
-        while len(view):  # in slices of WriteBehind.BUFFER: larger writes can be slower (see there)
-            n = os.pwrite(fd, view[:WriteBehind.BUFFER], pos)
+        while len(view):  # in slices of WriteBehind.BUFFER: larger writes can be slower (see there),
+            # but a remainder rides with the slice before it: a chunk of segments and their tags
+            # (1 MiB + 256 bytes) written as two calls cost 40 ms more per 500 MB on two threads
+            take = len(view) if len(view) < 2 * WriteBehind.BUFFER else WriteBehind.BUFFER
+            n = os.pwrite(fd, view[:take], pos)
             view, pos = view[n:], pos + n
         if self.fsync and end // WRITEBACK_BYTES > offset // WRITEBACK_BYTES:  # crossed a boundary
             block = (end // WRITEBACK_BYTES - 1) * WRITEBACK_BYTES

@@ -15,7 +15,6 @@ is clearer in one class than spread over mixins.)
 from __future__ import annotations
 
 import io
-import itertools
 import threading
 from concurrent.futures import Future
 from typing import Any
@@ -24,6 +23,7 @@ from sealio.errors import IntegrityError
 from sealio.format import header as H
 from sealio.hazmat import AesGcm, segments
 from sealio.io.args import aad_bytes, flat_view, int_arg
+from sealio.io.chunks import run_chunks
 from sealio.io.pool import executor, threads_arg
 from sealio.io.sources import source_for
 from sealio.keys import KeyManager, key_manager
@@ -186,38 +186,17 @@ class SealedReader(io.RawIOBase):
         the pool for large ranges (the calling thread works too)."""
         per = max(1, CHUNK_BYTES // self._seg)
         nchunks = -(-count // per)
-        if not parallel or self._threads < 2 or count * self._seg < PARALLEL_MIN:
-            for c in range(nchunks):
-                k = min(per, count - c * per)
-                self._open_segments(first + c * per, k, out[c * per * self._seg:(c * per + k) * self._seg])
-            return
-        counter = itertools.count()
-        errors: list[tuple[int, BaseException]] = []
+        threads = self._threads if parallel and count * self._seg >= PARALLEL_MIN else 1
 
-        def work() -> None:
-            while not errors:
-                c = next(counter)
-                if c >= nchunks:
-                    return
-                k = min(per, count - c * per)
-                try:
-                    self._open_segments(first + c * per, k,
-                                        out[c * per * self._seg:(c * per + k) * self._seg])
-                except BaseException as e:  # noqa: BLE001 - re-raised below
-                    errors.append((c, e))
-                    return
+        def work(c: int) -> None:
+            k = min(per, count - c * per)
+            self._open_segments(first + c * per, k, out[c * per * self._seg:(c * per + k) * self._seg])
 
-        pool = executor()
-        futures = [pool.submit(work) for _ in range(min(self._threads, nchunks) - 1)]
-        work()
-        for f in futures:
-            if not f.cancel():
-                f.result()
-        if errors:
+        try:
+            run_chunks(nchunks, work, threads)
+        except BaseException:
             out[:] = bytes(len(out))
-            first = min(errors, key=lambda ce: ce[0])[1]
-            errors.clear()  # no cycle exception -> traceback -> frame -> errors -> exception
-            raise first
+            raise
 
     def _segment_into(self, index: int, lo: int, out: memoryview) -> None:
         """Plaintext of segment ``index`` from offset ``lo``, len(out) bytes."""

@@ -11,12 +11,15 @@ import errno
 import io
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from sealio.format import header as H
 from sealio.hazmat import AesGcm, segments
 from sealio.io.args import aad_bytes, flat_view
+from sealio.errors import InputChangedError
 from sealio.io.atomic import AtomicFileSink, WriteBehind
+from sealio.io.chunks import run_chunks
 from sealio.io.pool import on_pool_thread, threads_arg
 from sealio.keys import key_manager
 
@@ -80,6 +83,7 @@ class SealedWriter(io.RawIOBase):
         self._gcm = AesGcm(k_seg)
         self._prefix = header.nonce_prefix
         self._threads = nthreads
+        self._nthreads = nthreads  # write_file seals on all of them (each writes its own chunks)
         self._cap = max(1, WRITE_BATCH // self._seg) * self._seg
         self._buf = bytearray()  # grows to at most _cap: small files stay small
         self._fill = 0
@@ -200,6 +204,86 @@ class SealedWriter(io.RawIOBase):
         self._written += total
         return total
 
+    def write_file(self, fd: int, progress: Callable[[int], None] | None = None) -> int:
+        """Seal the whole local file ``fd`` (from offset 0 to its end) as
+        this writer's content; returns the bytes sealed. It must be the
+        first write, and :meth:`close` still publishes.
+
+        Why not ``write`` in a loop: ``cp`` copies in the kernel, while a
+        read, seal, write loop on one thread leaves the other CPU idle
+        (500 MB here: 0.26 s). To a local destination every thread takes
+        1 MiB chunks of the body (pread, seal in place, pwrite at the
+        chunk's own offset, the chunk in cache throughout); the bytes
+        after the last whole segment before the end are then read to EOF
+        and written as usual. A file that shrinks while read raises
+        :class:`InputChangedError`; one that grows is sealed to its new end.
+        ``progress(n)`` is called (serialised) as chunks are done."""
+        with self._wlock:
+            if self.closed:
+                raise ValueError("write to closed sealed file")
+            if self._written:
+                raise ValueError("write_file must be the writer's first write")
+            done = 0
+            if self._behind is not None:
+                try:
+                    done = self._seal_body(fd, progress)
+                except BaseException:
+                    self.abort()
+                    raise
+            return done + self._write_rest(fd, done, progress)
+
+    def _seal_body(self, fd: int, progress: Callable[[int], None] | None) -> int:
+        """The parallel part of :meth:`write_file`: every whole segment that
+        has data after it, as the file's size is now. Returns its bytes."""
+        seg = self._seg
+        size = os.fstat(fd).st_size
+        body = (size - 1) // seg * seg if size > 0 else 0
+        chunk = max(1, WRITE_BATCH // seg) * seg
+        assert self._behind is not None
+        base = self._behind.offset
+        scratch: dict[int, bytearray] = {}  # per thread; wiped below (it held plaintext)
+        lock = threading.Lock()
+
+        def work(c: int) -> None:
+            lo = c * chunk
+            n = min(chunk, body - lo)
+            buf = scratch.get(threading.get_ident())
+            if buf is None:
+                buf = scratch.setdefault(threading.get_ident(), bytearray(segments.sealed_size(chunk, seg)))
+            mv = memoryview(buf)
+            _pread_exact(fd, mv[:n], lo)
+            m = self._gcm.seal_segments_into(mv[:n], mv, seg, prefix=self._prefix, first_index=lo // seg,
+                                             final=False, threads=1)
+            self._sink.pwrite(mv[:m], base + segments.sealed_offset(lo // seg, seg))
+            if progress is not None:
+                with lock:
+                    progress(n)
+
+        try:
+            run_chunks(-(-body // chunk), work, self._nthreads)
+        finally:
+            for buf in scratch.values():
+                buf[:] = bytes(len(buf))
+        self._index = body // seg
+        self._written = body
+        self._behind = WriteBehind(self._sink, offset=base + segments.sealed_size(body, seg) if body else base)
+        return body
+
+    def _write_rest(self, fd: int, offset: int, progress: Callable[[int], None] | None) -> int:
+        """``fd`` from ``offset`` to its end, through :meth:`write`."""
+        buf = bytearray(self._cap)
+        mv = memoryview(buf)
+        total = 0
+        try:
+            while n := os.preadv(fd, [mv], offset + total):
+                self._write_locked(mv[:n])
+                total += n
+                if progress is not None:
+                    progress(n)
+        finally:
+            buf[:] = bytes(len(buf))
+        return total
+
     def close(self) -> None:
         """Seal the final segment and publish (rename into place)."""
         with self._wlock:
@@ -254,3 +338,11 @@ class SealedWriter(io.RawIOBase):
                 self.abort()
         except Exception:
             pass
+
+
+def _pread_exact(fd: int, out: memoryview, offset: int) -> None:
+    while len(out):
+        n = os.preadv(fd, [out], offset)
+        if n == 0:
+            raise InputChangedError("the input file shrank while it was being sealed")
+        out, offset = out[n:], offset + n

@@ -1,0 +1,61 @@
+"""Numbered chunks of one job on several threads, failing as one serial
+pass would.
+
+Large reads, whole-file decrypts and whole-file encrypts split their work
+into chunks that each thread takes in order (pread, transform, pwrite:
+positional I/O needs no queue between threads, and each chunk stays in
+cache from its read to its write). The first failure stops the others
+from taking new chunks, and the failure with the lowest chunk index is
+raised, so the error a user sees does not depend on thread timing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+
+from sealio.io.pool import executor, on_pool_thread
+
+__all__ = ["run_chunks"]
+
+
+def run_chunks(count: int, work: Callable[[int], None], threads: int) -> None:
+    """Call ``work(i)`` for every i in ``range(count)`` on up to ``threads``
+    threads, the calling one included; raise the lowest-index failure.
+
+    On a pool thread everything runs here: a helper queued behind the
+    caller could wait for it."""
+    helpers = 0 if on_pool_thread() else max(0, min(threads, count) - 1)
+    if helpers == 0:
+        for i in range(count):
+            work(i)
+        return
+    counter = itertools.count()
+    lock = threading.Lock()
+    errors: list[tuple[int, BaseException]] = []
+
+    def take() -> None:
+        while not errors:
+            with lock:
+                i = next(counter)
+            if i >= count:
+                return
+            try:
+                work(i)
+            except BaseException as e:  # noqa: BLE001 - re-raised by the caller below
+                errors.append((i, e))
+                return
+
+    pool = executor()
+    futures = [pool.submit(take) for _ in range(helpers)]
+    try:
+        take()
+    finally:
+        for f in futures:  # a helper never started is cancelled; a running one is waited for
+            if not f.cancel():
+                f.exception()
+    if errors:
+        first = min(errors, key=lambda ie: ie[0])[1]
+        errors.clear()  # no cycle exception -> traceback -> frame -> errors -> exception
+        raise first

@@ -1,0 +1,74 @@
+"""Whole sealed files to local files, on every CPU: ``sealio decrypt`` and
+``verify``.
+
+A read, decrypt, write loop on one thread leaves the other CPUs idle
+while the kernel copies into and out of the page cache (500 MB here:
+decrypt 0.24 s of work against 0.13 s for ``cp``). Here each thread takes
+1 MiB chunks: a positional read through the reader (which authenticates
+them), then a ``pwrite`` at the chunk's own offset, the chunk in cache
+throughout. The plaintext is published only once every chunk is
+authenticated and written (:class:`~sealio.io.atomic.AtomicFileSink`);
+a failure reports the lowest failing chunk, as a serial pass would.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from sealio.io.atomic import AtomicFileSink
+from sealio.io.chunks import run_chunks
+from sealio.io.pool import threads_arg
+from sealio.io.reader import CHUNK_BYTES, SealedReader
+
+__all__ = ["decrypt_file", "verify_file"]
+
+Progress = Callable[[int], None]
+
+
+def _each_chunk(reader: SealedReader, threads: int | None, progress: Progress | None,
+                then: Callable[[memoryview, int], None] | None) -> int:
+    """Authenticate (and decrypt) all of ``reader`` in chunks on ``threads``
+    threads; ``then(plaintext, offset)`` for each. Returns the size."""
+    nthreads = threads_arg(threads)
+    size = reader.size
+    chunk = max(1, CHUNK_BYTES // reader.segment_size) * reader.segment_size
+    scratch: dict[int, bytearray] = {}  # per thread; wiped below (it held plaintext)
+    lock = threading.Lock()
+
+    def work(c: int) -> None:
+        buf = scratch.get(threading.get_ident())
+        if buf is None:
+            buf = scratch.setdefault(threading.get_ident(), bytearray(chunk))
+        mv = memoryview(buf)
+        n = reader.readinto_at(c * chunk, mv)
+        if then is not None:
+            then(mv[:n], c * chunk)
+        if progress is not None:
+            with lock:
+                progress(n)
+
+    try:
+        run_chunks(-(-size // chunk), work, nthreads)
+    finally:
+        for buf in scratch.values():
+            buf[:] = bytes(len(buf))
+    return size
+
+
+def decrypt_file(reader: SealedReader, sink: AtomicFileSink, *, threads: int | None = None,
+                 progress: Progress | None = None) -> int:
+    """Write all of ``reader``'s plaintext to ``sink`` and publish it;
+    on any failure the sink is aborted (nothing appears). Returns the size."""
+    try:
+        size = _each_chunk(reader, threads, progress, sink.pwrite)
+        sink.publish()
+    except BaseException:
+        sink.abort()
+        raise
+    return size
+
+
+def verify_file(reader: SealedReader, *, threads: int | None = None, progress: Progress | None = None) -> int:
+    """Authenticate every segment of ``reader``; returns its size."""
+    return _each_chunk(reader, threads, progress, None)
