@@ -27,6 +27,14 @@ sys.path.pop(0)
 class BuildPyWithJava(build_py):
     def run(self) -> None:
         super().run()
+        if getattr(self, "editable_mode", False):
+            # An editable install imports the source tree, which nothing byte-compiles where
+            # PYTHONDONTWRITEBYTECODE is set (as on these machines): every `sealio` command then
+            # compiled its ~60 modules again, 30 ms of a 90 ms start. pip compiles a regular
+            # install; this does the same for the tree (a stale file is recompiled in memory).
+            import compileall
+
+            compileall.compile_dir(str(HERE / "python" / "sealio"), quiet=1)
         src = HERE / "java"
         if not src.is_dir():
             return
