@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -41,7 +40,7 @@ def test_parse_roundtrip(hdr: bytes) -> None:
     h = H.parse(hdr)
     assert h.segment_size == 4096 and h.master_key_id == "test-master"
     assert h.pack() == hdr
-    assert dataclasses.replace(h, raw_body=None).body() == hdr[:992]
+    assert h.replace(raw_body=None).body() == hdr[:992]
     assert h.version_string == ("1.1" if hdr is HDR11 else "1.0")
 
 
@@ -109,9 +108,9 @@ def test_derivation_binds_every_input(hdr: bytes) -> None:
         H.derive_keys(dek, h, b"b"),
         H.derive_keys(dek, h, None),
         H.derive_keys(bytes(32), h, b"a"),
-        H.derive_keys(dek, dataclasses.replace(h, segment_log2=13), b"a"),
-        H.derive_keys(dek, dataclasses.replace(h, salt=bytes(32)), b"a"),
-        H.derive_keys(dek, dataclasses.replace(h, nonce_prefix=bytes(7)), b"a"),
+        H.derive_keys(dek, h.replace(segment_log2=13), b"a"),
+        H.derive_keys(dek, h.replace(salt=bytes(32)), b"a"),
+        H.derive_keys(dek, h.replace(nonce_prefix=bytes(7)), b"a"),
     ]
     assert H.derive_keys(dek, h, None) == H.derive_keys(dek, h, b"")
     for v in variants[2:]:
@@ -127,7 +126,7 @@ def test_minor_versions_derive_unrelated_keys() -> None:
     """1.0 and 1.1 use different HKDF labels: a header whose minor byte is
     changed derives unrelated K_seg and K_hdr (a downgrade cannot keep keys)."""
     h11 = H.parse(HDR11)
-    h10 = dataclasses.replace(h11, minor_version=0, commitment=b"", raw_body=None)
+    h10 = h11.replace(minor_version=0, commitment=b"", raw_body=None)
     dek = bytes(range(32))
     a, b = H.derive_keys(dek, h11, b"x"), H.derive_keys(dek, h10, b"x")
     assert a.k_seg != b.k_seg and a.k_hdr != b.k_hdr and a.commitment and b.commitment is None
@@ -177,19 +176,19 @@ def test_segment_size_argument() -> None:
 def test_writer_refuses_oversized_key_slot() -> None:
     h = H.parse(HDR)
     with pytest.raises(ValueError):
-        dataclasses.replace(h, master_key_id="x" * 161, raw_body=None).pack()
+        h.replace(master_key_id="x" * 161, raw_body=None).pack()
     with pytest.raises(ValueError):
-        dataclasses.replace(h, wrapped_kek="x" * 698, raw_body=None).pack()
+        h.replace(wrapped_kek="x" * 698, raw_body=None).pack()
     h11 = H.parse(HDR11)
-    assert dataclasses.replace(h11, wrapped_kek="x" * 665, raw_body=None).pack()
+    assert h11.replace(wrapped_kek="x" * 665, raw_body=None).pack()
     with pytest.raises(ValueError):
-        dataclasses.replace(h11, wrapped_kek="x" * 666, raw_body=None).pack()
+        h11.replace(wrapped_kek="x" * 666, raw_body=None).pack()
     with pytest.raises(ValueError):
-        dataclasses.replace(h11, commitment=b"c" * 31, raw_body=None).pack()
+        h11.replace(commitment=b"c" * 31, raw_body=None).pack()
     with pytest.raises(ValueError):
-        dataclasses.replace(h, commitment=b"c" * 32, raw_body=None).pack()  # 1.0 has none
+        h.replace(commitment=b"c" * 32, raw_body=None).pack()  # 1.0 has none
     with pytest.raises(ValueError):
-        dataclasses.replace(h, minor_version=2, raw_body=None).pack()
+        h.replace(minor_version=2, raw_body=None).pack()
 
 
 def test_one_segment_arithmetic_for_header_primitives_and_io() -> None:
@@ -207,3 +206,18 @@ def test_one_segment_arithmetic_for_header_primitives_and_io() -> None:
             assert segments.opened_size(size - H.HEADER_SIZE, seg) == n
             if nat is not None:
                 assert nat[1].sealio_segments_sealed_len(n, seg) == size - H.HEADER_SIZE
+
+
+def test_header_is_immutable_and_compares_without_raw_body() -> None:
+    """What the frozen dataclass gave, kept by the hand-written class."""
+    h = H.parse(HDR11)
+    with pytest.raises(AttributeError):
+        h.salt = b"x" * 32  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        del h.mac
+    bare = h.replace(raw_body=None)
+    assert bare == h and hash(bare) == hash(h) and bare.raw_body is None and h.raw_body is not None
+    assert h.replace(master_key_id="other") != h
+    assert "raw_body" not in repr(h) and repr(h).startswith("Header(segment_log2=")
+    with pytest.raises(TypeError, match="no field"):
+        h.replace(colour="red")

@@ -6,7 +6,6 @@ may reach the caller."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
 from pathlib import Path
@@ -272,7 +271,7 @@ def test_wrong_master_key(sealed: bytes, tmp_path: Path) -> None:
 def test_master_key_id_swapped_to_an_existing_key(sealed: bytes, keyring: sealio.LocalKeyring) -> None:
     """Renaming the key slot to another key the keyring has: IntegrityError."""
     h = H.parse(sealed)
-    forged = dataclasses.replace(h, master_key_id="other", raw_body=None).pack()
+    forged = h.replace(master_key_id="other", raw_body=None).pack()
     with pytest.raises(sealio.IntegrityError):
         read_all(forged + sealed[H.HEADER_SIZE:], keyring)
 

@@ -11,8 +11,6 @@ import argparse
 import contextlib
 import functools
 import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -72,6 +70,8 @@ def round_trip(keep_dir: str | None, main: Main) -> int:
     keep = Path(keep_dir).resolve() if keep_dir else None
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
+    import tempfile  # here, not at the top: every command imports this module to register "demo"
+
     work = Path(tempfile.mkdtemp(prefix="sealio-demo-", dir=keep))
     cwd = os.getcwd()
 
@@ -124,6 +124,8 @@ def round_trip(keep_dir: str | None, main: Main) -> int:
     finally:
         os.chdir(cwd)
         if keep is None:
+            import shutil
+
             shutil.rmtree(work, ignore_errors=True)
 
 

@@ -26,7 +26,6 @@ from typing import Any, Protocol
 from sealio.hazmat import buffers as _buffers
 from sealio.hazmat import kernel as _kernel
 from sealio.hazmat import segments as _segments
-from sealio.hazmat.fallback import FallbackCbc, FallbackGcm
 from sealio.errors import IntegrityError
 
 __all__ = [
@@ -75,7 +74,9 @@ class _Gcm(Protocol):
 
 def _gcm_impl(key: memoryview, kernel: str | None) -> _Gcm:
     name = _kernel.resolve(kernel)
-    if name == "fallback":
+    if name == "fallback":  # imported only here: ``cryptography`` costs every CLI start ~10 ms
+        from sealio.hazmat.fallback import FallbackGcm
+
         return FallbackGcm(key)
     from sealio.hazmat.native import NativeGcm
 
@@ -85,6 +86,8 @@ def _gcm_impl(key: memoryview, kernel: str | None) -> _Gcm:
 def _cbc_impl(key: memoryview, kernel: str | None) -> Any:
     name = _kernel.resolve(kernel)
     if name == "fallback":
+        from sealio.hazmat.fallback import FallbackCbc
+
         return FallbackCbc(key)
     from sealio.hazmat.native import NativeCbc
 

@@ -11,7 +11,6 @@ and is followed.
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -22,11 +21,12 @@ from sealio._fsutil import TMP_SUFFIX
 __all__ = ["OnSkip", "kind", "walk", "walk_tree"]
 
 OnSkip = Callable[[Path, str], None]
-_log = logging.getLogger("sealio.io.tree")
 
 
 def _log_skip(path: Path, why: str) -> None:
-    _log.warning("skipped %s: %s", path, why)
+    import logging  # here: every CLI start imported it for a message few runs print (~2 ms)
+
+    logging.getLogger("sealio.io.tree").warning("skipped %s: %s", path, why)
 
 
 def kind(mode: int) -> str:

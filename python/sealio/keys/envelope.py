@@ -21,22 +21,18 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import Any, NamedTuple
 
 from sealio.errors import IntegrityError, KmsError, SealioError
 from sealio.format import header as H
+from sealio.hazmat import AesGcm
 
 __all__ = ["DEFAULT_KEK_TTL", "DekSlot", "KeyManager"]
 
 DEFAULT_KEK_TTL = 600.0  # seconds, as PME's cache_lifetime default
 
 
-@dataclass(frozen=True)
-class _Kek:
+class _Kek(NamedTuple):
     kek_id: bytes
     wrapped: str
     key: bytes
@@ -46,8 +42,7 @@ class _Kek:
         return f"_Kek(kek_id={self.kek_id.hex()})"
 
 
-@dataclass(frozen=True)
-class DekSlot:
+class DekSlot(NamedTuple):
     """The key-slot fields of a header (all public)."""
 
     kek_id: bytes
@@ -138,7 +133,7 @@ class KeyManager:
             raise ValueError(f"master key identifier is longer than {H.MASTER_KEY_ID_MAX} bytes")
         kek = self._writer_kek(master_key_id, wrap=True)
         dek_nonce = self._random(H.DEK_NONCE_SIZE)
-        wrapped_dek = AESGCM(kek.key).encrypt(dek_nonce, dek, H.dek_wrap_aad(kek.kek_id))
+        wrapped_dek = AesGcm(kek.key).encrypt(dek_nonce, dek, H.dek_wrap_aad(kek.kek_id))
         return DekSlot(kek.kek_id, master_key_id, kek.wrapped, dek_nonce, wrapped_dek)
 
     def seal_header(self, master_key_id: str, segment_log2: int, aad: bytes | None) -> tuple[H.Header, bytes]:
@@ -155,8 +150,8 @@ class KeyManager:
         salt, prefix = self._random(H.SALT_SIZE), self._random(H.PREFIX_SIZE)
         header = _header_with_slot(segment_log2, salt, prefix, slot)  # version 1.1
         keys = H.derive_keys(dek, header, aad)
-        header = replace(header, commitment=keys.commitment)
-        return replace(header, mac=H.compute_mac(keys.k_hdr, header.body())), keys.k_seg
+        header = header.replace(commitment=keys.commitment)
+        return header.replace(mac=H.compute_mac(keys.k_hdr, header.body())), keys.k_seg
 
     def _authenticate(self, data: bytes | memoryview, aad: bytes | None,
                       require_commitment: bool) -> tuple[H.Header, bytes, H.FileKeys]:
@@ -191,16 +186,16 @@ class KeyManager:
         header, dek, keys = self._authenticate(data, aad, require_commitment)
         target = new_keys or self
         slot = target.wrap_dek(dek, new_master_key or header.master_key_id)
-        fresh = replace(_header_with_slot(header.segment_log2, header.salt, header.nonce_prefix, slot),
-                        minor_version=header.minor_version, commitment=header.commitment)
-        return replace(fresh, mac=H.compute_mac(keys.k_hdr, fresh.body())).pack()
+        fresh = _header_with_slot(header.segment_log2, header.salt, header.nonce_prefix, slot).replace(
+            minor_version=header.minor_version, commitment=header.commitment)
+        return fresh.replace(mac=H.compute_mac(keys.k_hdr, fresh.body())).pack()
 
     def unwrap_dek(self, header: H.Header) -> bytes:
         """The DEK of a parsed header (KEK from cache or KMS)."""
         kek = self._reader_kek(header.master_key_id, header.wrapped_kek)
         try:
-            return AESGCM(kek).decrypt(header.dek_nonce, header.wrapped_dek, H.dek_wrap_aad(header.kek_id))
-        except InvalidTag:
+            return AesGcm(kek).decrypt(header.dek_nonce, header.wrapped_dek, H.dek_wrap_aad(header.kek_id))
+        except IntegrityError:
             raise IntegrityError("sealed file key slot failed authentication "
                                  "(tampered header or wrong master key)") from None
 

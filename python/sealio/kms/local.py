@@ -21,12 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-
 from sealio._fsutil import write_atomically
 from sealio.errors import IntegrityError, KeyNotFoundError, KmsError
+from sealio.hazmat import AesGcm
 from sealio.kms._keyfile import (
     _KEYRING_FORMAT,
     _KEYRING_VERSION,
@@ -123,6 +120,8 @@ class LocalKeyring:
         if passphrase is None:
             raise KmsError("keyring is passphrase-protected: a passphrase is required")
         salt, n, r, p = _check_scrypt(kdf)  # bounded before any allocation
+        from cryptography.hazmat.primitives.kdf.scrypt import Scrypt  # only passphrase keyrings pay for it
+
         return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase)
 
     @staticmethod
@@ -142,7 +141,7 @@ class LocalKeyring:
             doc["kdf"] = kdf
             nonce = os.urandom(12)
             aad = _SEAL_AAD + json.dumps(kdf, sort_keys=True).encode()
-            ct = AESGCM(kdf_key).encrypt(nonce, json.dumps(payload).encode(), aad)
+            ct = AesGcm(kdf_key).encrypt(nonce, json.dumps(payload).encode(), aad)
             doc["sealed"] = {"nonce": _b64(nonce), "ciphertext": _b64(ct)}
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
@@ -204,9 +203,9 @@ class LocalKeyring:
                     raise ValueError("no sealed payload")
                 aad = _SEAL_AAD + json.dumps(kdf, sort_keys=True).encode()
                 try:
-                    plain = AESGCM(self._kdf_key).decrypt(_unb64(sealed.get("nonce")),
+                    plain = AesGcm(self._kdf_key).decrypt(_unb64(sealed.get("nonce")),
                                                           _unb64(sealed.get("ciphertext")), aad)
-                except InvalidTag:
+                except IntegrityError:
                     self._kdf_key = None
                     raise IntegrityError(f"keyring {name}: wrong passphrase or corrupted file") from None
                 payload = _parse_json(plain, f"keyring {name}")
@@ -301,7 +300,7 @@ class LocalKeyring:
             v = max(versions)
             master = versions[v]
         nonce = os.urandom(12)
-        ct = AESGCM(master).encrypt(nonce, bytes(key_bytes), _wrap_aad(master_key_identifier, v))
+        ct = AesGcm(master).encrypt(nonce, bytes(key_bytes), _wrap_aad(master_key_identifier, v))
         return f"{_WRAP_PREFIX}:{v}:{_b64(nonce + ct)}"
 
     def unwrap_key(self, wrapped_key: str, master_key_identifier: str) -> bytes:
@@ -326,8 +325,8 @@ class LocalKeyring:
         if len(raw) < 12 + 16:
             raise IntegrityError("wrapped key is malformed or not from a sealio keyring")
         try:
-            return AESGCM(master).decrypt(raw[:12], raw[12:], _wrap_aad(master_key_identifier, v))
-        except InvalidTag:
+            return AesGcm(master).decrypt(raw[:12], raw[12:], _wrap_aad(master_key_identifier, v))
+        except IntegrityError:
             raise IntegrityError(
                 f"wrapped key did not authenticate under master key {master_key_identifier!r} v{v}") from None
 
