@@ -285,3 +285,22 @@ def test_reads_into_caller_memory_at_random_unaligned_ranges_match(root: Path, u
                 py.seek(off)
                 assert py.read(n) == want
             assert f.read_at(n, off) == want
+
+
+
+def test_a_long_native_write_starts_writeback_before_close(root: Path, uri: str) -> None:
+    """Every 32 MiB the native writer asks the kernel to start writing the
+    temporary file (as Python's AtomicFileSink does), so the fsync at close
+    finds little left (a 245 MB Parquet write: 1.69x -> about the Python
+    path's ratio to plaintext)."""
+    from sealio.fs import _native_arrow
+
+    fs = _fs(root, uri, native=True)
+    chunk = os.urandom(1 << 20)
+    before = _native_arrow.writebacks_started()
+    with fs.open_output_stream("long.bin") as f:
+        for _ in range(80):
+            f.write(chunk)
+        assert _native_arrow.writebacks_started() - before >= 2  # 80 MiB: at 32 and 64
+    with fs.open_input_stream("long.bin") as f:
+        assert f.read(1 << 20) == chunk

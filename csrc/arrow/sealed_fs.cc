@@ -6,6 +6,7 @@
 // Licensed under the Apache License, Version 2.0.
 #include "sealed_fs.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,9 +40,12 @@ constexpr int64_t kTag = SEALIO_GCM_TAG_BYTES;
 constexpr int64_t kWriteBatch = 4 << 20;     // plaintext sealed per C call when writing
 constexpr int64_t kParallelMin = 1 << 20;    // reads this large decrypt on `threads` threads
 constexpr int64_t kChunk = 512 << 10;        // ciphertext per base read of a large read (stays in L2)
+constexpr int64_t kWriteback = 32 << 20;     // a durable local file starts writeback every this many bytes
 
 // Native files alive (the exit hook waits for Arrow to release them).
 std::atomic<int64_t> g_live{0};
+// Writebacks the native writers have started (tests: a long durable write starts some).
+std::atomic<int64_t> g_writebacks{0};
 
 struct LiveCount {
   LiveCount() { g_live.fetch_add(1); }
@@ -493,8 +497,9 @@ class SealedOutputStream : public arrow::io::OutputStream {
  public:
   SealedOutputStream(std::shared_ptr<arrow::io::OutputStream> sink, FileKey key, std::string path,
                      std::shared_ptr<PyRef> hooks, std::shared_ptr<PyRef> local_sink,
-                     std::shared_ptr<arrow::fs::FileSystem> base, int threads)
-      : sink_(std::move(sink)),
+                     std::shared_ptr<arrow::fs::FileSystem> base, int threads, int writeback_fd)
+      : writeback_fd_(writeback_fd),
+        sink_(std::move(sink)),
         key_(std::move(key)),
         path_(std::move(path)),
         hooks_(std::move(hooks)),
@@ -550,7 +555,11 @@ class SealedOutputStream : public arrow::io::OutputStream {
     return DiscardLocked();
   }
 
-  Status WriteHeader(const uint8_t* header, int64_t n) { return sink_->Write(header, n); }
+  Status WriteHeader(const uint8_t* header, int64_t n) {
+    ARROW_RETURN_NOT_OK(sink_->Write(header, n));
+    sunk_ += n;
+    return Status::OK();
+  }
 
  private:
   Status Discard() {
@@ -607,8 +616,28 @@ class SealedOutputStream : public arrow::io::OutputStream {
     buf_.clear();
     if (rc != SEALIO_OK) return Status::IOError("sealio: sealing failed (", rc, ")");
     index_ += count;
-    return sink_->Write(out_.data(), static_cast<int64_t>(need));
+    ARROW_RETURN_NOT_OK(sink_->Write(out_.data(), static_cast<int64_t>(need)));
+    StartWriteback(static_cast<int64_t>(need));
+    return Status::OK();
   }
+
+  // As Python's AtomicFileSink: ask the kernel to start writing every
+  // kWriteback bytes (waiting for nothing), so the fsync at publish finds
+  // little left. Only when the file is to be fsynced (writeback_fd_ >= 0);
+  // a failure changes nothing but timing.
+  void StartWriteback(int64_t n) {
+    sunk_ += n;
+    if (writeback_fd_ < 0 || sunk_ - started_ < kWriteback) return;
+#ifdef __linux__
+    (void)sync_file_range(writeback_fd_, started_, sunk_ - started_, SYNC_FILE_RANGE_WRITE);
+#endif
+    g_writebacks.fetch_add(1);
+    started_ = sunk_;
+  }
+
+  const int writeback_fd_;  // the local file's descriptor when it is to be fsynced, else -1
+  int64_t sunk_ = 0;        // bytes written to the file (header included): the next file offset
+  int64_t started_ = 0;     // writeback started for file offsets [0, started_)
 
   std::shared_ptr<arrow::io::OutputStream> sink_;
   FileKey key_;
@@ -737,6 +766,7 @@ class SealedFileSystem : public arrow::py::fs::PyFileSystem {
     std::string header;
     std::shared_ptr<PyRef> local;
     int fd = -1;
+    bool durable = false;  // the local sink fsyncs at publish
     Status st = CallPython([&]() -> Status {
       PyObject* r = PyObject_CallMethod(hooks_->get(), "open_output", "s#", path.data(),
                                         static_cast<Py_ssize_t>(path.size()));
@@ -764,6 +794,15 @@ class SealedFileSystem : public arrow::py::fs::PyFileSystem {
             Py_DECREF(pyfd);
             if (PyErr_Occurred()) out = arrow::py::ConvertPyError();
           }
+          PyObject* pysync = out.ok() ? PyObject_GetAttrString(sink, "fsync") : nullptr;
+          if (out.ok() && pysync == nullptr) {
+            out = arrow::py::ConvertPyError();
+          } else if (pysync != nullptr) {
+            const int truth = PyObject_IsTrue(pysync);
+            Py_DECREF(pysync);
+            if (truth < 0) out = arrow::py::ConvertPyError();
+            durable = truth == 1;
+          }
         }
       }
       Py_DECREF(r);
@@ -771,6 +810,7 @@ class SealedFileSystem : public arrow::py::fs::PyFileSystem {
     });
     ARROW_RETURN_NOT_OK(st);
     std::shared_ptr<arrow::io::OutputStream> sink;
+    int writeback_fd = -1;
     if (local) {
       int own = dup(fd);  // the sink keeps its descriptor (publish fsyncs and closes it)
       if (own < 0) return Status::IOError("sealio: dup failed");
@@ -780,6 +820,7 @@ class SealedFileSystem : public arrow::py::fs::PyFileSystem {
         return opened.status();
       }
       sink = *opened;
+      if (durable) writeback_fd = own;
     } else {
       ARROW_ASSIGN_OR_RAISE(sink, base_->OpenOutputStream(path, metadata));
     }
@@ -787,7 +828,7 @@ class SealedFileSystem : public arrow::py::fs::PyFileSystem {
     // GB/s) faster than files are written, and Arrow writes several files
     // at once; threads started per 4 MiB batch would only add CPU.
     auto out = std::make_shared<SealedOutputStream>(std::move(sink), std::move(key), path, hooks_,
-                                                    std::move(local), base_, 1);
+                                                    std::move(local), base_, 1, writeback_fd);
     Status hs = out->WriteHeader(reinterpret_cast<const uint8_t*>(header.data()),
                                  static_cast<int64_t>(header.size()));
     if (!hs.ok()) {
@@ -825,6 +866,8 @@ std::shared_ptr<arrow::fs::FileSystem> MakeSealedFileSystem(PyObject* handler, P
 }
 
 int64_t LiveFiles() { return g_live.load(); }
+
+int64_t WritebacksStarted() { return g_writebacks.load(); }
 
 int64_t SegmentsDecrypted(const std::shared_ptr<arrow::fs::FileSystem>& fs) {
   auto* sealed = dynamic_cast<SealedFileSystem*>(fs.get());

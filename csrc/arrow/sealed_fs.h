@@ -68,6 +68,9 @@ int KernelAvailable();
 // Native files now alive (opened and not yet destroyed).
 int64_t LiveFiles();
 
+// Writebacks started by native writers of durable local files (every 32 MiB).
+int64_t WritebacksStarted();
+
 // Segments decrypted by the files of `fs` (a sealed filesystem; else -1).
 int64_t SegmentsDecrypted(const std::shared_ptr<arrow::fs::FileSystem>& fs);
 

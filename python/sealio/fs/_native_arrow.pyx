@@ -19,6 +19,7 @@ cdef extern from "sealed_fs.h" namespace "sealio_arrow" nogil:
                                                  shared_ptr[CFileSystem] base, int threads) except +
     int KernelAvailable()
     long long LiveFiles()
+    long long WritebacksStarted()
     long long SegmentsDecrypted(const shared_ptr[CFileSystem]& fs)
 
 
@@ -30,6 +31,11 @@ def kernel_available():
 def live_files():
     """Native files alive now (the exit hook waits for Arrow to drop them)."""
     return LiveFiles()
+
+
+def writebacks_started():
+    """Writebacks the native writers started (every 32 MiB of a durable local file)."""
+    return WritebacksStarted()
 
 
 cdef class NativeSealedFileSystem(PyFileSystem):
