@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 
 from sealio.io.atomic import AtomicFileSink
-from sealio.io.chunks import run_chunks
+from sealio.io.chunks import run_chunks, serialised
 from sealio.io.pool import threads_arg
 from sealio.io.reader import CHUNK_BYTES, SealedReader
 
@@ -61,7 +61,7 @@ def decrypt_file(reader: SealedReader, sink: AtomicFileSink, *, threads: int | N
     """Write all of ``reader``'s plaintext to ``sink`` and publish it;
     on any failure the sink is aborted (nothing appears). Returns the size."""
     try:
-        size = _each_chunk(reader, threads, progress, sink.pwrite)
+        size = _each_chunk(reader, threads, progress, serialised(sink.pwrite))
         sink.publish()
     except BaseException:
         sink.abort()

@@ -19,7 +19,7 @@ from sealio.hazmat import AesGcm, segments
 from sealio.io.args import aad_bytes, flat_view
 from sealio.errors import InputChangedError
 from sealio.io.atomic import AtomicFileSink, WriteBehind
-from sealio.io.chunks import run_chunks
+from sealio.io.chunks import run_chunks, serialised
 from sealio.io.pool import on_pool_thread, threads_arg
 from sealio.keys import key_manager
 
@@ -243,6 +243,7 @@ class SealedWriter(io.RawIOBase):
         base = self._behind.offset
         scratch: dict[int, bytearray] = {}  # per thread; wiped below (it held plaintext)
         lock = threading.Lock()
+        pwrite = serialised(self._sink.pwrite)
 
         def work(c: int) -> None:
             lo = c * chunk
@@ -254,7 +255,7 @@ class SealedWriter(io.RawIOBase):
             _pread_exact(fd, mv[:n], lo)
             m = self._gcm.seal_segments_into(mv[:n], mv, seg, prefix=self._prefix, first_index=lo // seg,
                                              final=False, threads=1)
-            self._sink.pwrite(mv[:m], base + segments.sealed_offset(lo // seg, seg))
+            pwrite(mv[:m], base + segments.sealed_offset(lo // seg, seg))
             if progress is not None:
                 with lock:
                     progress(n)
