@@ -171,3 +171,31 @@ def test_reader_parallel_reads_still_exact(tmp_path: Path, monkeypatch: pytest.M
     data, path = _sealed(tmp_path, 40 * SEG + 3)
     with sealio.open(path, "rb", keys=KMS, threads=3) as r:
         assert r.read_at(SEG + 1, 30 * SEG) == data[SEG + 1:31 * SEG + 1]
+
+
+def test_readinto_segments_decrypts_in_place_and_fails_closed(tmp_path: Path) -> None:
+    data, path = _sealed(tmp_path, 10 * SEG + 7)  # segments 0..9 non-final, 10 final
+    stride = SEG + 16
+    with sealio.open(path, "rb", keys=KMS) as r:
+        buf = bytearray(3 * stride + 5)
+        assert r.readinto_segments(2, buf) == 3 * SEG and bytes(buf[:3 * SEG]) == data[2 * SEG:5 * SEG]
+        assert r.readinto_segments(8, buf) == 2 * SEG  # only the non-final ones
+        assert r.readinto_segments(10, buf) == 0 and r.readinto_segments(11, buf) == 0
+        with pytest.raises(ValueError):
+            r.readinto_segments(-1, buf)
+    _flip(path, 4)
+    with sealio.open(path, "rb", keys=KMS) as r:
+        buf = bytearray(3 * stride)
+        with pytest.raises(IntegrityError, match=r"segment 4\b"):
+            r.readinto_segments(3, buf)
+        assert not any(buf)  # no unauthenticated byte is left behind
+        with pytest.raises(IntegrityError):  # the reader stays failed
+            r.readinto_segments(0, buf)
+
+
+def test_readinto_segments_of_a_file_truncated_while_open(tmp_path: Path) -> None:
+    _, path = _sealed(tmp_path, 10 * SEG + 7)
+    with sealio.open(path, "rb", keys=KMS) as r:
+        os.truncate(path, H.HEADER_SIZE + 5 * (SEG + 16))
+        with pytest.raises(IntegrityError, match="shorter"):
+            r.readinto_segments(3, bytearray(4 * (SEG + 16)))

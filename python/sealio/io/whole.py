@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from sealio.hazmat import segments
 from sealio.io.atomic import AtomicFileSink
 from sealio.io.chunks import run_chunks, serialised
 from sealio.io.pool import threads_arg
@@ -29,31 +30,40 @@ Progress = Callable[[int], None]
 def _each_chunk(reader: SealedReader, threads: int | None, progress: Progress | None,
                 then: Callable[[memoryview, int], None] | None) -> int:
     """Authenticate (and decrypt) all of ``reader`` in chunks on ``threads``
-    threads; ``then(plaintext, offset)`` for each. Returns the size."""
+    threads, each chunk in place in its thread's buffer; ``then(plaintext,
+    offset)`` for each. The final segment (authenticated when the reader
+    opened) is the last chunk. Returns the size."""
     nthreads = threads_arg(threads)
-    size = reader.size
-    chunk = max(1, CHUNK_BYTES // reader.segment_size) * reader.segment_size
+    seg = reader.segment_size
+    per = max(1, CHUNK_BYTES // seg)  # segments per chunk
+    body = reader.segment_count - 1  # the non-final segments
+    nchunks = -(-body // per)
     scratch: dict[int, bytearray] = {}  # per thread; wiped below (it held plaintext)
     lock = threading.Lock()
 
     def work(c: int) -> None:
         buf = scratch.get(threading.get_ident())
         if buf is None:
-            buf = scratch.setdefault(threading.get_ident(), bytearray(chunk))
+            buf = scratch.setdefault(threading.get_ident(), bytearray(per * (seg + segments.TAG_SIZE)))
         mv = memoryview(buf)
-        n = reader.readinto_at(c * chunk, mv)
+        if c < nchunks:
+            offset = c * per * seg
+            n = reader.readinto_segments(c * per, mv[:min(per, body - c * per) * (seg + segments.TAG_SIZE)])
+        else:
+            offset = body * seg
+            n = reader.readinto_at(offset, mv)
         if then is not None:
-            then(mv[:n], c * chunk)
+            then(mv[:n], offset)
         if progress is not None:
             with lock:
                 progress(n)
 
     try:
-        run_chunks(-(-size // chunk), work, nthreads)
+        run_chunks(nchunks + 1, work, nthreads)
     finally:
         for buf in scratch.values():
             buf[:] = bytes(len(buf))
-    return size
+    return reader.size
 
 
 def decrypt_file(reader: SealedReader, sink: AtomicFileSink, *, threads: int | None = None,
