@@ -60,8 +60,10 @@ def test_unknown_names_are_attribute_errors() -> None:
 
 def test_encrypt_and_verify_with_a_local_keyring_load_no_cryptography_dataclasses_or_tempfile(tmp_path) -> None:
     """The key path (HKDF, key wrap) runs on the standard library and the C
-    core: ``cryptography`` (~10 ms), ``dataclasses`` (6 ms) and ``tempfile``
-    (3 ms) were most of what a start imported beyond the package itself.
+    core: ``cryptography`` (~10 ms), ``dataclasses`` (6 ms), ``tempfile``
+    (3 ms) and ``concurrent.futures`` with ``logging`` (~8 ms; the
+    whole-file commands start their own threads) were most of what a start
+    imported beyond the package itself.
     Only a passphrase keyring (scrypt) or the fallback kernel needs
     ``cryptography``."""
     from sealio.hazmat import kernel
@@ -72,9 +74,11 @@ def test_encrypt_and_verify_with_a_local_keyring_load_no_cryptography_dataclasse
             f"assert main(['keygen', '-q', '--keyring', {str(ring)!r}, '--default', 'm']) == 0\n"
             f"assert main(['encrypt', '-q', '--keyring', {str(ring)!r}, {str(tmp_path / 'plain')!r}, "
             f"{str(tmp_path / 'out')!r}]) == 0\n"
-            f"assert main(['verify', '-q', '--keyring', {str(ring)!r}, {str(tmp_path / 'out')!r}]) == 0")
+            f"assert main(['verify', '-q', '--keyring', {str(ring)!r}, {str(tmp_path / 'out')!r}]) == 0\n"
+            f"assert main(['decrypt', '-q', '--keyring', {str(ring)!r}, {str(tmp_path / 'out')!r}, "
+            f"{str(tmp_path / 'back')!r}]) == 0")
     mods = _loaded_after(code)
-    unwanted = {"dataclasses", "tempfile", "inspect"}  # (argparse itself imports shutil)
+    unwanted = {"dataclasses", "tempfile", "inspect", "concurrent.futures", "logging"}  # (argparse imports shutil)
     if kernel.resolve(None) != "fallback":
         unwanted |= {"cryptography", "sealio.hazmat.fallback"}
     assert not unwanted & mods, unwanted & mods

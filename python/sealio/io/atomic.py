@@ -19,11 +19,13 @@ import os
 import sys
 import threading
 from collections import deque
-from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sealio._fsutil import TMP_SUFFIX, fsync_dir, write_atomically
 from sealio._fsutil import AtomicFileSink as _PlainSink
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["AtomicFileSink", "TMP_SUFFIX", "WRITEBACK_BYTES", "WriteBehind", "fsync_dir", "start_writeback",
            "write_atomically"]
@@ -117,12 +119,11 @@ class WriteBehind:
     BUFFER = 1 << 20
     DEPTH = 2  # buffers in flight besides the one being filled
 
-    def __init__(self, sink: AtomicFileSink, offset: int = 0) -> None:
-        from sealio.io.pool import executor  # the pool is started only by a writer that needs it
-
+    def __init__(self, sink: AtomicFileSink, offset: int = 0, *, inline: bool = False) -> None:
         self._sink = sink
         self._offset = offset  # where the next commit lands
-        self._pool = executor()
+        self._inline = inline  # write in commit() itself: no pool (what SealedWriter.write_file leaves)
+        self._pool: Any = None  # the package's pool, from the first commit that needs it
         self._free: list[bytearray] = []
         self._busy: deque[tuple[bytearray, Future[None]]] = deque()
         self._current: bytearray | None = None
@@ -154,6 +155,17 @@ class WriteBehind:
         if n == 0:
             self._free.append(buf)
             return
+        if self._inline:
+            try:
+                self._write(memoryview(buf)[:n], self._offset)
+            finally:
+                self._free.append(buf)
+            self._offset += n
+            return
+        if self._pool is None:
+            from sealio.io.pool import executor  # the pool is started only by a writer that needs it
+
+            self._pool = executor()
         fut = self._pool.submit(self._write, memoryview(buf)[:n], self._offset)
         self._offset += n
         self._busy.append((buf, fut))

@@ -15,17 +15,21 @@ import itertools
 import threading
 from collections.abc import Callable
 
-from sealio.io.pool import executor, on_pool_thread
+from sealio.io.pool import PREFIX, executor, on_pool_thread
 
 __all__ = ["run_chunks", "serialised"]
 
 
-def run_chunks(count: int, work: Callable[[int], None], threads: int) -> None:
+def run_chunks(count: int, work: Callable[[int], None], threads: int, *, own_threads: bool = False) -> None:
     """Call ``work(i)`` for every i in ``range(count)`` on up to ``threads``
     threads, the calling one included; raise the lowest-index failure.
 
-    On a pool thread everything runs here: a helper queued behind the
-    caller could wait for it."""
+    The helpers come from the package's pool, or with ``own_threads`` are
+    started for this call (a whole-file command: one call per process,
+    and no ``concurrent.futures`` to import); a helper that cannot start
+    (the interpreter is exiting) leaves its share to the others. On a
+    pool thread everything runs here: a helper queued behind the caller
+    could wait for it."""
     helpers = 0 if on_pool_thread() else max(0, min(threads, count) - 1)
     if helpers == 0:
         for i in range(count):
@@ -47,14 +51,25 @@ def run_chunks(count: int, work: Callable[[int], None], threads: int) -> None:
                 errors.append((i, e))
                 return
 
-    pool = executor()
-    futures = [pool.submit(take) for _ in range(helpers)]
+    joins: list[Callable[[], object]] = []
+    if own_threads:
+        for _ in range(helpers):
+            t = threading.Thread(target=take, name=f"{PREFIX}-chunks", daemon=True)
+            try:
+                t.start()
+            except RuntimeError:  # "can't create new thread at interpreter shutdown"
+                break
+            joins.append(t.join)
+    else:
+        pool = executor()
+        for f in [pool.submit(take) for _ in range(helpers)]:
+            # a helper never started is cancelled; a running one is waited for
+            joins.append(lambda f=f: f.cancel() or f.exception())
     try:
         take()
     finally:
-        for f in futures:  # a helper never started is cancelled; a running one is waited for
-            if not f.cancel():
-                f.exception()
+        for join in joins:
+            join()
     if errors:
         first = min(errors, key=lambda ie: ie[0])[1]
         errors.clear()  # no cycle exception -> traceback -> frame -> errors -> exception

@@ -16,10 +16,12 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from sealio.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["MAX_THREADS", "default_threads", "executor", "on_pool_thread", "shutdown", "threads_arg"]
 
@@ -55,24 +57,31 @@ def _cpus() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-class _Pool(ThreadPoolExecutor):
+def _new_pool(workers: int) -> ThreadPoolExecutor:
     """The pool; after shutdown (its own or the interpreter's) it runs
-    tasks inline rather than refusing them."""
+    tasks inline rather than refusing them. ``concurrent.futures`` is
+    imported here, by the first user of the pool: with the ``logging`` it
+    imports it was ~8 ms of every CLI start, and the CLI's whole-file
+    commands start their own threads (:func:`sealio.io.chunks.run_chunks`)."""
+    from concurrent.futures import Future, ThreadPoolExecutor
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        try:
-            return super().submit(fn, *args, **kwargs)
-        except RuntimeError:  # "cannot schedule new futures after (interpreter) shutdown"
-            done: Future[Any] = Future()
+    class _Pool(ThreadPoolExecutor):
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
             try:
-                done.set_result(fn(*args, **kwargs))
-            except BaseException as e:  # noqa: BLE001 - delivered through the future, as the pool would
-                done.set_exception(e)
-            return done
+                return super().submit(fn, *args, **kwargs)
+            except RuntimeError:  # "cannot schedule new futures after (interpreter) shutdown"
+                done: Future[Any] = Future()
+                try:
+                    done.set_result(fn(*args, **kwargs))
+                except BaseException as e:  # noqa: BLE001 - delivered through the future, as the pool would
+                    done.set_exception(e)
+                return done
+
+    return _Pool(max_workers=workers, thread_name_prefix=PREFIX)
 
 
-_PREFIX = "sealio-pool"
-_pool: _Pool | None = None
+PREFIX = "sealio-pool"  # names of the pool's threads, and of run_chunks' own
+_pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _stopped = False
 
@@ -81,7 +90,7 @@ def executor() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = _Pool(max_workers=max(2, default_threads()), thread_name_prefix=_PREFIX)
+            _pool = _new_pool(max(2, default_threads()))
             if _stopped:
                 _pool.shutdown(wait=False)  # inline from now on
         return _pool
@@ -91,7 +100,7 @@ def on_pool_thread() -> bool:
     """Whether the caller is one of the pool's own threads: work it
     submits there and waits for could wait behind itself, so such
     callers do that work inline."""
-    return threading.current_thread().name.startswith(_PREFIX)
+    return threading.current_thread().name.startswith(PREFIX)
 
 
 def shutdown() -> None:

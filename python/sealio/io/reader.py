@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import io
 import threading
-from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sealio.errors import IntegrityError
 from sealio.format import header as H
@@ -27,6 +26,9 @@ from sealio.io.chunks import run_chunks
 from sealio.io.pool import executor, threads_arg
 from sealio.io.sources import source_for
 from sealio.keys import KeyManager, key_manager
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["SealedReader"]
 

@@ -59,7 +59,7 @@ def _each_chunk(reader: SealedReader, threads: int | None, progress: Progress | 
                 progress(n)
 
     try:
-        run_chunks(nchunks + 1, work, nthreads)
+        run_chunks(nchunks + 1, work, nthreads, own_threads=True)
     finally:
         for buf in scratch.values():
             buf[:] = bytes(len(buf))

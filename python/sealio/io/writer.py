@@ -261,13 +261,14 @@ class SealedWriter(io.RawIOBase):
                     progress(n)
 
         try:
-            run_chunks(-(-body // chunk), work, self._nthreads)
+            run_chunks(-(-body // chunk), work, self._nthreads, own_threads=True)
         finally:
             for buf in scratch.values():
                 buf[:] = bytes(len(buf))
         self._index = body // seg
         self._written = body
-        self._behind = WriteBehind(self._sink, offset=base + segments.sealed_size(body, seg) if body else base)
+        end = base + segments.sealed_size(body, seg) if body else base
+        self._behind = WriteBehind(self._sink, offset=end, inline=True)  # the rest is a segment or so
         return body
 
     def _write_rest(self, fd: int, offset: int, progress: Callable[[int], None] | None) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as _dt
 import json
 import re
 from pathlib import Path
@@ -135,4 +134,6 @@ def _check_name(name: str) -> None:
 
 
 def _now() -> str:
+    import datetime as _dt  # here: only keygen needs it, every command imports this module (2 ms)
+
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
