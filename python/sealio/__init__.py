@@ -41,16 +41,12 @@ _package_getattr, __dir__ = _lazy.exports(__name__, _WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    """``__version__`` from package metadata, read on first use (importing
-    ``importlib.metadata`` is another ~15 ms a CLI run never needs)."""
+    """``__version__`` on first use, from :mod:`sealio._version` (the one
+    place it is written; the package metadata is built from it)."""
     if name != "__version__":
         return _package_getattr(name)
-    from importlib import metadata
+    from sealio._version import __version__ as version
 
-    try:
-        version = metadata.version("sealio")
-    except metadata.PackageNotFoundError:  # imported from a source tree that was never installed
-        version = "0+unknown"
     globals()["__version__"] = version
     return version
 
