@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "sealio.errors": 0,
     "sealio._fsutil": 0,
     "sealio._lazy": 0,
+    "sealio._version": 0,
     "sealio.hazmat": 0,
     "sealio.primitives": 0,
     "sealio.format": 1,
