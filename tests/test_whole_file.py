@@ -199,3 +199,17 @@ def test_readinto_segments_of_a_file_truncated_while_open(tmp_path: Path) -> Non
         os.truncate(path, H.HEADER_SIZE + 5 * (SEG + 16))
         with pytest.raises(IntegrityError, match="shorter"):
             r.readinto_segments(3, bytearray(4 * (SEG + 16)))
+
+
+def test_thread_buffers_are_per_thread_and_wiped_at_the_end() -> None:
+    seen: list[memoryview] = []
+    with chunks.ThreadBuffers(16) as buffers:
+        mine = buffers.get()
+        mine[:] = b"p" * 16
+        assert buffers.get().obj is mine.obj  # reused by the same thread
+        t = threading.Thread(target=lambda: seen.append(buffers.get()))
+        t.start()
+        t.join()
+        assert seen[0].obj is not mine.obj
+        seen[0][:] = b"q" * 16
+    assert bytes(mine) == bytes(16) and bytes(seen[0]) == bytes(16)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from sealio.io.pool import PREFIX, executor, on_pool_thread
 
-__all__ = ["run_chunks", "serialised"]
+__all__ = ["ThreadBuffers", "run_chunks", "serialised"]
 
 
 def run_chunks(count: int, work: Callable[[int], None], threads: int, *, own_threads: bool = False) -> None:
@@ -76,18 +76,41 @@ def run_chunks(count: int, work: Callable[[int], None], threads: int, *, own_thr
         raise first
 
 
-def serialised(pwrite: Callable[[memoryview, int], None]) -> Callable[[memoryview, int], None]:
-    """``pwrite`` one call at a time. The kernel serialises buffered writes
-    to one file anyway (ext4 holds the inode lock for the copy into the
-    page cache); a second writer spins on that lock, burning the CPU the
-    other threads decrypt on. Measured here (perf, 500 MB decrypt): when
-    the page cache copy is slow (memory the VM must fault in from the
-    host) 20-25% of all CPU samples were ``rwsem_spin_on_owner``; waiting
-    on this lock sleeps instead."""
+def serialised(fn: Callable[..., None]) -> Callable[..., None]:
+    """``fn`` one call at a time, for a job's progress callback and its
+    ``pwrite``. The kernel serialises buffered writes to one file anyway
+    (ext4 holds the inode lock for the copy into the page cache); a second
+    writer spins on that lock, burning the CPU the other threads decrypt
+    on. Measured here (perf, 500 MB decrypt): when the page cache copy is
+    slow (memory the VM must fault in from the host) 20-25% of all CPU
+    samples were ``rwsem_spin_on_owner``; waiting on this lock sleeps."""
     lock = threading.Lock()
 
-    def write(view: memoryview, offset: int) -> None:
+    def call(*args: object) -> None:
         with lock:
-            pwrite(view, offset)
+            fn(*args)
 
-    return write
+    return call
+
+
+class ThreadBuffers:
+    """One reusable buffer of ``size`` bytes per thread of a job; all are
+    zeroed when the ``with`` block ends (they held plaintext)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._bufs: dict[int, bytearray] = {}
+
+    def get(self) -> memoryview:
+        key = threading.get_ident()
+        buf = self._bufs.get(key)
+        if buf is None:
+            buf = self._bufs.setdefault(key, bytearray(self._size))
+        return memoryview(buf)
+
+    def __enter__(self) -> ThreadBuffers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for buf in self._bufs.values():
+            buf[:] = bytes(len(buf))

@@ -13,12 +13,11 @@ a failure reports the lowest failing chunk, as a serial pass would.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 from sealio.hazmat import segments
 from sealio.io.atomic import AtomicFileSink
-from sealio.io.chunks import run_chunks, serialised
+from sealio.io.chunks import ThreadBuffers, run_chunks, serialised
 from sealio.io.pool import threads_arg
 from sealio.io.reader import CHUNK_BYTES, SealedReader
 
@@ -38,14 +37,11 @@ def _each_chunk(reader: SealedReader, threads: int | None, progress: Progress | 
     per = max(1, CHUNK_BYTES // seg)  # segments per chunk
     body = reader.segment_count - 1  # the non-final segments
     nchunks = -(-body // per)
-    scratch: dict[int, bytearray] = {}  # per thread; wiped below (it held plaintext)
-    lock = threading.Lock()
+    told = serialised(progress) if progress is not None else None
+    buffers = ThreadBuffers(per * (seg + segments.TAG_SIZE))
 
     def work(c: int) -> None:
-        buf = scratch.get(threading.get_ident())
-        if buf is None:
-            buf = scratch.setdefault(threading.get_ident(), bytearray(per * (seg + segments.TAG_SIZE)))
-        mv = memoryview(buf)
+        mv = buffers.get()
         if c < nchunks:
             offset = c * per * seg
             n = reader.readinto_segments(c * per, mv[:min(per, body - c * per) * (seg + segments.TAG_SIZE)])
@@ -54,15 +50,11 @@ def _each_chunk(reader: SealedReader, threads: int | None, progress: Progress | 
             n = reader.readinto_at(offset, mv)
         if then is not None:
             then(mv[:n], offset)
-        if progress is not None:
-            with lock:
-                progress(n)
+        if told is not None:
+            told(n)
 
-    try:
+    with buffers:
         run_chunks(nchunks + 1, work, nthreads, own_threads=True)
-    finally:
-        for buf in scratch.values():
-            buf[:] = bytes(len(buf))
     return reader.size
 
 

@@ -14,12 +14,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from sealio.errors import InputChangedError
 from sealio.format import header as H
 from sealio.hazmat import AesGcm, segments
 from sealio.io.args import aad_bytes, flat_view
-from sealio.errors import InputChangedError
 from sealio.io.atomic import AtomicFileSink, WriteBehind
-from sealio.io.chunks import run_chunks, serialised
+from sealio.io.chunks import ThreadBuffers, run_chunks, serialised
 from sealio.io.pool import on_pool_thread, threads_arg
 from sealio.keys import key_manager
 
@@ -241,30 +241,23 @@ class SealedWriter(io.RawIOBase):
         chunk = max(1, WRITE_BATCH // seg) * seg
         assert self._behind is not None
         base = self._behind.offset
-        scratch: dict[int, bytearray] = {}  # per thread; wiped below (it held plaintext)
-        lock = threading.Lock()
         pwrite = serialised(self._sink.pwrite)
+        told = serialised(progress) if progress is not None else None
+        buffers = ThreadBuffers(segments.sealed_size(chunk, seg))
 
         def work(c: int) -> None:
             lo = c * chunk
             n = min(chunk, body - lo)
-            buf = scratch.get(threading.get_ident())
-            if buf is None:
-                buf = scratch.setdefault(threading.get_ident(), bytearray(segments.sealed_size(chunk, seg)))
-            mv = memoryview(buf)
+            mv = buffers.get()
             _pread_exact(fd, mv[:n], lo)
             m = self._gcm.seal_segments_into(mv[:n], mv, seg, prefix=self._prefix, first_index=lo // seg,
                                              final=False, threads=1)
             pwrite(mv[:m], base + segments.sealed_offset(lo // seg, seg))
-            if progress is not None:
-                with lock:
-                    progress(n)
+            if told is not None:
+                told(n)
 
-        try:
+        with buffers:
             run_chunks(-(-body // chunk), work, self._nthreads, own_threads=True)
-        finally:
-            for buf in scratch.values():
-                buf[:] = bytes(len(buf))
         self._index = body // seg
         self._written = body
         end = base + segments.sealed_size(body, seg) if body else base
